@@ -1,0 +1,172 @@
+//! Decisions and the reasons behind them.
+//!
+//! Every refusal names its cause precisely; [`Refusal::outcome`] maps it to
+//! what API Gateway is told: a bad or untrusted token is `Unauthorized` (401),
+//! a verified token that the policy does not allow is `Deny` (403).
+
+use serde::Serialize;
+
+use crate::audit::AuditFinding;
+use crate::envelope::EnvelopeError;
+use crate::event::{CredentialError, EventError};
+use crate::key_choice::KeyChoiceError;
+use crate::policy::{Grant, PolicyRefusal};
+use crate::token::TokenError;
+use crate::verify::VerifyError;
+
+/// What API Gateway is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The request may proceed.
+    Allow,
+    /// The token is valid but not good for this request (403).
+    Deny,
+    /// No valid token (401).
+    Unauthorized,
+}
+
+/// Why a request was not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The event could not be used.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The event carries no usable credential.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// The credential is not a token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The token's envelope could not be read.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// No key can be tried.
+    #[error(transparent)]
+    KeyChoice(#[from] KeyChoiceError),
+    /// The token does not verify (or breaks a rule on its signed content).
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The authority block claims a domain other than the verified one.
+    #[error("token claims domain {claimed:?} but verified under {verified:?}")]
+    DomainClaimMismatch {
+        /// The claimed domain.
+        claimed: String,
+        /// The verified domain.
+        verified: String,
+    },
+    /// A block of the token is revoked.
+    #[error("block {block} is revoked")]
+    Revoked {
+        /// Index of the revoked block.
+        block: usize,
+    },
+    /// The policy did not allow the request.
+    #[error(transparent)]
+    Policy(#[from] PolicyRefusal),
+    /// The key map or revocation list is not available: fail closed.
+    #[error("trusted keys are unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+impl Refusal {
+    /// What API Gateway is told for this refusal.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Refusal::Policy(_)
+            | Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
+                Outcome::Deny
+            }
+            _ => Outcome::Unauthorized,
+        }
+    }
+
+    /// A stable, machine-readable name for the reason, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::Event(EventError::UnknownKind) => "unknown_event",
+            Refusal::Event(EventError::Malformed { .. }) => "malformed_event",
+            Refusal::Credential(CredentialError::Missing) => "missing_token",
+            Refusal::Credential(CredentialError::Ambiguous) => "ambiguous_token",
+            Refusal::Credential(CredentialError::NotBearer) => "not_bearer",
+            Refusal::Token(TokenError::TooLarge { .. }) => "token_too_large",
+            Refusal::Token(TokenError::NotBase64) => "token_not_base64",
+            Refusal::Envelope(_) | Refusal::Verify(VerifyError::Malformed(_)) => "malformed_token",
+            Refusal::KeyChoice(KeyChoiceError::UntrustedDomain(_)) => "untrusted_domain",
+            Refusal::KeyChoice(KeyChoiceError::NoHints) => "no_key_hint",
+            Refusal::KeyChoice(KeyChoiceError::NoKey { .. }) => "no_key",
+            Refusal::KeyChoice(KeyChoiceError::TooManyCandidates { .. }) => "too_many_candidates",
+            Refusal::Verify(VerifyError::BadSignature { .. }) => "bad_signature",
+            Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
+                "reserved_fact"
+            }
+            Refusal::Verify(VerifyError::Audit(AuditFinding::Unreadable(_))) => "malformed_token",
+            Refusal::DomainClaimMismatch { .. } => "domain_claim_mismatch",
+            Refusal::Revoked { .. } => "revoked",
+            Refusal::Policy(PolicyRefusal::DenyPolicy { .. }) => "deny_policy",
+            Refusal::Policy(PolicyRefusal::FailedChecks { .. }) => "failed_checks",
+            Refusal::Policy(PolicyRefusal::NoMatchingPolicy) => "no_matching_policy",
+            Refusal::Policy(PolicyRefusal::LimitReached(_)) => "limits_reached",
+            Refusal::Policy(PolicyRefusal::Evaluation(_)) => "evaluation_failed",
+            Refusal::KeysUnavailable(_) => "keys_unavailable",
+        }
+    }
+
+    /// The human-readable reason. Reserved facts read as the contract says.
+    pub fn describe(&self) -> String {
+        match self {
+            Refusal::Verify(VerifyError::Audit(finding @ AuditFinding::ReservedFact { .. })) => {
+                format!("token asserts a reserved fact: {finding}")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The verified identity behind a decision, for logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The verified domain.
+    pub domain: String,
+    /// The key id that verified.
+    pub key_id: u32,
+}
+
+/// One decision about one event.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The allowed grant, or why not.
+    pub verdict: Result<Grant, Refusal>,
+    /// The verified identity, when the token verified.
+    pub identity: Option<Identity>,
+    /// A stable id derived from the token (not the token), when it verified.
+    pub token_id: Option<String>,
+    /// Time spent evaluating Datalog, when it ran.
+    pub evaluation_time: Option<std::time::Duration>,
+}
+
+impl Decision {
+    /// What API Gateway is told.
+    pub fn outcome(&self) -> Outcome {
+        match &self.verdict {
+            Ok(_) => Outcome::Allow,
+            Err(refusal) => refusal.outcome(),
+        }
+    }
+
+    /// Machine-readable reason kind (`allowed` for an allow).
+    pub fn reason_kind(&self) -> &'static str {
+        match &self.verdict {
+            Ok(_) => "allowed",
+            Err(refusal) => refusal.kind(),
+        }
+    }
+
+    /// Human-readable reason.
+    pub fn reason(&self) -> String {
+        match &self.verdict {
+            Ok(_) => "allowed by policy".to_owned(),
+            Err(refusal) => refusal.describe(),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The decision engine: one event in, one decision and one answer out.
+//!
+//! The steps, each in its own module: event → credential → token bytes →
+//! envelope hints → candidate keys → verification and audit → domain claim →
+//! revocation → request facts → policy → answer.
+
+use std::time::{Instant, SystemTime};
+
+use biscuit_auth::AuthorizerLimits;
+use serde_json::Value;
+
+use crate::decision::{Decision, Identity, Refusal};
+use crate::event::AuthorizerEvent;
+use crate::key_choice::{self, KeyChoiceRules};
+use crate::keyset::KeyMap;
+use crate::policy::{self, Grant, Policy};
+use crate::response::{self, Answer, HttpApiResponseFormat};
+use crate::revocation::RevocationList;
+use crate::verify::{self, VerifiedToken};
+use crate::{envelope, facts, token};
+
+/// Default header allow-list: no header reaches the policy unless configured.
+pub const DEFAULT_HEADER_ALLOW_LIST: &[&str] = &[];
+
+/// Operator settings that do not change between requests.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest credential accepted, checked before decoding.
+    pub max_token_bytes: usize,
+    /// How candidate keys are chosen.
+    pub key_choice: KeyChoiceRules,
+    /// Datalog limits.
+    pub limits: AuthorizerLimits,
+    /// Header names (lowercase) given to the policy as `header($name, $value)`.
+    pub header_allow_list: Vec<String>,
+    /// How HTTP API answers are written.
+    pub http_response: HttpApiResponseFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_token_bytes: token::DEFAULT_MAX_TOKEN_BYTES,
+            key_choice: KeyChoiceRules::default(),
+            limits: policy::default_limits(),
+            header_allow_list: DEFAULT_HEADER_ALLOW_LIST
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
+            http_response: HttpApiResponseFormat::default(),
+        }
+    }
+}
+
+/// The trust material a decision is made with; replaced as a whole on refresh.
+#[derive(Debug, Default)]
+pub struct Trust {
+    /// Trusted keys by domain.
+    pub keys: KeyMap,
+    /// Revoked block ids.
+    pub revoked: RevocationList,
+}
+
+/// A decision with the answer to return and what is worth logging.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The decision.
+    pub decision: Decision,
+    /// The answer for API Gateway.
+    pub answer: Answer,
+    /// Total time spent.
+    pub elapsed: std::time::Duration,
+}
+
+/// The policy and settings, built once at start.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    policy: Policy,
+    settings: Settings,
+}
+
+impl Engine {
+    /// An engine for this policy and these settings.
+    pub fn new(policy: Policy, settings: Settings) -> Engine {
+        Engine { policy, settings }
+    }
+
+    /// The engine's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Decides one raw event and writes the answer. `trust` is `Err` with a
+    /// reason when no trust material is available: every answer is then a refusal.
+    pub fn evaluate(
+        &self,
+        event: Value,
+        trust: Result<&Trust, &str>,
+        now: SystemTime,
+    ) -> Evaluated {
+        let started = Instant::now();
+        let (decision, kind, resource_arn) = match AuthorizerEvent::from_json(event) {
+            Err(error) => (Decision::refused(error.into()), None, None),
+            Ok(event) => {
+                let decision = match trust {
+                    Ok(trust) => self.decide(&event, trust, now),
+                    Err(reason) => Decision::refused(Refusal::KeysUnavailable(reason.to_owned())),
+                };
+                (decision, Some(event.kind), event.resource_arn)
+            }
+        };
+        let answer = response::answer(
+            &decision,
+            kind,
+            resource_arn.as_deref(),
+            self.settings.http_response,
+        );
+        Evaluated {
+            decision,
+            answer,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Decides one parsed event.
+    pub fn decide(&self, event: &AuthorizerEvent, trust: &Trust, now: SystemTime) -> Decision {
+        let verified = match self.verified_token(event, trust, now) {
+            Ok(verified) => verified,
+            Err(refusal) => return Decision::refused(refusal),
+        };
+        let identity = Identity {
+            domain: verified.domain().to_owned(),
+            key_id: verified.key().key_id,
+        };
+        let token_id = verified
+            .biscuit()
+            .revocation_identifiers()
+            .first()
+            .map(|id| format!("biscuit:{}", hex::encode(id)));
+        let started = Instant::now();
+        let verdict = self.allowed(event, &verified, trust, now);
+        Decision {
+            verdict,
+            identity: Some(identity),
+            token_id,
+            evaluation_time: Some(started.elapsed()),
+        }
+    }
+
+    fn verified_token(
+        &self,
+        event: &AuthorizerEvent,
+        trust: &Trust,
+        now: SystemTime,
+    ) -> Result<VerifiedToken, Refusal> {
+        let credential = event.credential.as_ref().map_err(|e| e.clone())?;
+        let bytes = token::decode(credential, self.settings.max_token_bytes)?;
+        let hints = envelope::read_hints(&bytes)?;
+        let candidates =
+            key_choice::candidates(&trust.keys, &hints, self.settings.key_choice, now)?;
+        Ok(verify::verify(&bytes, &candidates)?)
+    }
+
+    fn allowed(
+        &self,
+        event: &AuthorizerEvent,
+        token: &VerifiedToken,
+        trust: &Trust,
+        now: SystemTime,
+    ) -> Result<Grant, Refusal> {
+        if let Some(claimed) = token
+            .domain_claims()
+            .iter()
+            .find(|claimed| *claimed != token.domain())
+        {
+            return Err(Refusal::DomainClaimMismatch {
+                claimed: claimed.clone(),
+                verified: token.domain().to_owned(),
+            });
+        }
+        if let Some(block) = trust
+            .revoked
+            .first_revoked(&token.biscuit().revocation_identifiers())
+        {
+            return Err(Refusal::Revoked { block });
+        }
+        let facts =
+            facts::request_facts(&event.request, token, now, &self.settings.header_allow_list);
+        Ok(self
+            .policy
+            .evaluate(token, facts, self.settings.limits.clone())?)
+    }
+}
+
+impl Decision {
+    fn refused(refusal: Refusal) -> Decision {
+        Decision {
+            verdict: Err(refusal),
+            identity: None,
+            token_id: None,
+            evaluation_time: None,
+        }
+    }
+}

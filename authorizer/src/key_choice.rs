@@ -1,0 +1,210 @@
+//! Choosing candidate root keys from the unsigned hints.
+//!
+//! The hints only narrow the search; whichever candidate verifies decides the
+//! domain. Candidates come in a fixed order: publication order within a
+//! domain, domains in lexical order.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::envelope::Hints;
+use crate::keyset::{KeyMap, TrustedKey};
+
+/// Default cap on candidates when the token names no domain.
+pub const DEFAULT_MAX_CANDIDATES: usize = 4;
+
+/// Default time a key is still honoured past its `expires_at`.
+pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(300);
+
+/// How candidates are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyChoiceRules {
+    /// Most keys tried for a token without a domain hint.
+    pub max_candidates: usize,
+    /// Time a key is still honoured past its `expires_at`.
+    pub expiry_grace: Duration,
+}
+
+impl Default for KeyChoiceRules {
+    fn default() -> Self {
+        KeyChoiceRules {
+            max_candidates: DEFAULT_MAX_CANDIDATES,
+            expiry_grace: DEFAULT_EXPIRY_GRACE,
+        }
+    }
+}
+
+/// Why no key can be tried for a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyChoiceError {
+    /// The domain hint names a domain that is not in the key map.
+    #[error("untrusted domain {0:?}")]
+    UntrustedDomain(String),
+    /// The token has neither a domain hint nor a root key id.
+    #[error("token has neither a domain hint nor a root key id")]
+    NoHints,
+    /// No live key matches the hints.
+    #[error("no live key for domain {domain:?} and root key id {key_id:?}")]
+    NoKey {
+        /// The domain hint.
+        domain: Option<String>,
+        /// The root key id hint.
+        key_id: Option<u32>,
+    },
+    /// Without a domain hint, more domains share the key id than allowed.
+    #[error("root key id {key_id} matches {count} keys across domains, over the limit of {limit}")]
+    TooManyCandidates {
+        /// The root key id hint.
+        key_id: u32,
+        /// Live keys with that id.
+        count: usize,
+        /// The configured cap.
+        limit: usize,
+    },
+}
+
+/// The live keys to try for a token with these hints, in a fixed order.
+pub fn candidates(
+    keys: &KeyMap,
+    hints: &Hints,
+    rules: KeyChoiceRules,
+    now: SystemTime,
+) -> Result<Vec<Arc<TrustedKey>>, KeyChoiceError> {
+    let live = |key: &&Arc<TrustedKey>| key.is_live(now, rules.expiry_grace);
+    let chosen: Vec<_> = match (&hints.domain, hints.root_key_id) {
+        (Some(domain), key_id) => {
+            let domain_keys = keys
+                .domain(domain)
+                .ok_or_else(|| KeyChoiceError::UntrustedDomain(domain.clone()))?;
+            let keys = match key_id {
+                Some(key_id) => domain_keys.with_key_id(key_id),
+                None => domain_keys.all(),
+            };
+            keys.iter().filter(live).cloned().collect()
+        }
+        (None, Some(key_id)) => {
+            let chosen: Vec<_> = keys
+                .with_key_id(key_id)
+                .iter()
+                .filter(live)
+                .cloned()
+                .collect();
+            if chosen.len() > rules.max_candidates {
+                return Err(KeyChoiceError::TooManyCandidates {
+                    key_id,
+                    count: chosen.len(),
+                    limit: rules.max_candidates,
+                });
+            }
+            chosen
+        }
+        (None, None) => return Err(KeyChoiceError::NoHints),
+    };
+    if chosen.is_empty() {
+        return Err(KeyChoiceError::NoKey {
+            domain: hints.domain.clone(),
+            key_id: hints.root_key_id,
+        });
+    }
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use biscuit_auth::KeyPair;
+
+    fn map() -> KeyMap {
+        let item = |id: u32, expires: &str| serde_json::json!({"algorithm": "ed25519", "key_bytes": KeyPair::new().public().to_bytes_hex(), "key_id": id, "expires_at": expires});
+        let document = serde_json::json!({
+            "a.example": [item(1, "2030-01-01T00:00:00Z"), item(2, "2020-01-01T00:00:00Z")],
+            "b.example": [item(1, "2030-01-01T00:00:00Z")],
+            "c.example": [item(1, "2030-01-01T00:00:00Z")],
+        });
+        KeyMap::parse(document.to_string().as_bytes())
+            .expect("valid")
+            .0
+    }
+
+    fn hints(domain: Option<&str>, root_key_id: Option<u32>) -> Hints {
+        Hints {
+            domain: domain.map(str::to_owned),
+            root_key_id,
+        }
+    }
+
+    fn domains(
+        result: Result<Vec<Arc<TrustedKey>>, KeyChoiceError>,
+    ) -> Result<Vec<String>, KeyChoiceError> {
+        result.map(|keys| {
+            keys.iter()
+                .map(|k| format!("{}#{}", k.domain, k.key_id))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn domain_hint_narrows_to_that_domain() {
+        let map = map();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let rules = KeyChoiceRules::default();
+        assert_eq!(
+            domains(candidates(
+                &map,
+                &hints(Some("b.example"), Some(1)),
+                rules,
+                now
+            )),
+            Ok(vec!["b.example#1".into()])
+        );
+        assert_eq!(
+            domains(candidates(
+                &map,
+                &hints(Some("a.example"), None),
+                rules,
+                now
+            )),
+            Ok(vec!["a.example#1".into()])
+        );
+        assert_eq!(
+            candidates(&map, &hints(Some("z.example"), Some(1)), rules, now).err(),
+            Some(KeyChoiceError::UntrustedDomain("z.example".into()))
+        );
+        // Key 2 of a.example expired long ago.
+        assert!(matches!(
+            candidates(&map, &hints(Some("a.example"), Some(2)), rules, now),
+            Err(KeyChoiceError::NoKey { .. })
+        ));
+    }
+
+    #[test]
+    fn without_a_domain_every_domain_with_the_id_is_a_candidate_up_to_the_cap() {
+        let map = map();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let rules = KeyChoiceRules::default();
+        assert_eq!(
+            domains(candidates(&map, &hints(None, Some(1)), rules, now)),
+            Ok(vec![
+                "a.example#1".into(),
+                "b.example#1".into(),
+                "c.example#1".into()
+            ])
+        );
+        let tight = KeyChoiceRules {
+            max_candidates: 2,
+            ..rules
+        };
+        assert_eq!(
+            candidates(&map, &hints(None, Some(1)), tight, now).err(),
+            Some(KeyChoiceError::TooManyCandidates {
+                key_id: 1,
+                count: 3,
+                limit: 2
+            })
+        );
+        assert_eq!(
+            candidates(&map, &hints(None, None), rules, now).err(),
+            Some(KeyChoiceError::NoHints)
+        );
+    }
+}

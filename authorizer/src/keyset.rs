@@ -1,0 +1,283 @@
+//! The domain-keyed map of key sets: `{"example.org": [BWKS item, ...], ...}`.
+//!
+//! This is the one model of trusted keys in the project: the authorizer reads
+//! it, key-sync writes it. Items follow the BWKS proposal and are parsed by
+//! biscuit-auth's own [`BiscuitWebKey`]. A bad item (or a domain whose value is
+//! not an array) is skipped with a logged reason; it never disables the rest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use biscuit_auth::{BiscuitWebKey, PublicKey};
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+
+/// One trusted root key, tied to the domain it was published for.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The issuer domain whose key set holds this key.
+    pub domain: Arc<str>,
+    /// The BWKS `key_id`, matched against the token's `rootKeyId`.
+    pub key_id: u32,
+    /// The public key itself.
+    pub public_key: PublicKey,
+    /// When the key stops being trusted, if it ever does.
+    pub expires_at: Option<DateTime<FixedOffset>>,
+    /// The optional free-form `issuer` of the BWKS item.
+    pub issuer: Option<String>,
+}
+
+impl TrustedKey {
+    /// Whether the key is still trusted at `now`, allowing `grace` past `expires_at`.
+    pub fn is_live(&self, now: SystemTime, grace: Duration) -> bool {
+        match self.expires_at {
+            None => true,
+            Some(expires_at) => {
+                let deadline = SystemTime::from(expires_at).checked_add(grace);
+                deadline.is_none_or(|deadline| now < deadline)
+            }
+        }
+    }
+
+    /// The key as a BWKS item, as it is published and stored.
+    pub fn to_bwks(&self) -> BiscuitWebKey {
+        BiscuitWebKey {
+            public_key: self.public_key,
+            key_id: self.key_id,
+            issuer: self.issuer.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Why one entry of a key map was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// The domain the entry was under.
+    pub domain: String,
+    /// The index of the item in the domain's array, or `None` for the whole domain.
+    pub index: Option<usize>,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// Errors that make a whole key map unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyMapError {
+    /// The document is not JSON.
+    #[error("key map is not valid JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// The document is JSON but not an object from domain to key set.
+    #[error("key map must be a JSON object from domain to an array of BWKS items")]
+    NotAnObject,
+}
+
+/// A validated key map, indexed for O(1) lookup by domain and by key id.
+#[derive(Debug, Default)]
+pub struct KeyMap {
+    domains: HashMap<Arc<str>, DomainKeys>,
+    /// Every key with a given key id across all domains, in (domain, position) order.
+    by_key_id: HashMap<u32, Vec<Arc<TrustedKey>>>,
+    key_count: usize,
+}
+
+/// The keys of one domain, in the order they were published.
+#[derive(Debug, Default)]
+pub struct DomainKeys {
+    all: Vec<Arc<TrustedKey>>,
+    by_key_id: HashMap<u32, Vec<Arc<TrustedKey>>>,
+}
+
+impl DomainKeys {
+    /// All keys of the domain, in publication order.
+    pub fn all(&self) -> &[Arc<TrustedKey>] {
+        &self.all
+    }
+
+    /// The keys of the domain with this key id.
+    pub fn with_key_id(&self, key_id: u32) -> &[Arc<TrustedKey>] {
+        self.by_key_id.get(&key_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl KeyMap {
+    /// Parses and validates a key map document. Bad entries are skipped and
+    /// reported in the second value (and logged); only a document that is not a
+    /// JSON object at all is an error.
+    pub fn parse(json: &[u8]) -> Result<(KeyMap, Vec<SkippedEntry>), KeyMapError> {
+        let document: Value = serde_json::from_slice(json)?;
+        let Value::Object(entries) = document else {
+            return Err(KeyMapError::NotAnObject);
+        };
+        let mut skipped = Vec::new();
+        let mut domains = BTreeMap::new();
+        for (domain, items) in entries {
+            let Value::Array(items) = items else {
+                skipped.push(SkippedEntry {
+                    domain,
+                    index: None,
+                    reason: "the key set is not a JSON array".into(),
+                });
+                continue;
+            };
+            let mut keys = Vec::with_capacity(items.len());
+            for (index, item) in items.into_iter().enumerate() {
+                match serde_json::from_value::<BiscuitWebKey>(item) {
+                    Ok(key) => keys.push(key),
+                    Err(error) => skipped.push(SkippedEntry {
+                        domain: domain.clone(),
+                        index: Some(index),
+                        reason: error.to_string(),
+                    }),
+                }
+            }
+            domains.insert(domain, keys);
+        }
+        for entry in &skipped {
+            tracing::warn!(domain = %entry.domain, index = ?entry.index, reason = %entry.reason, "skipped key map entry");
+        }
+        Ok((KeyMap::from_domains(domains), skipped))
+    }
+
+    /// Builds an index from already validated key sets.
+    pub fn from_domains(domains: BTreeMap<String, Vec<BiscuitWebKey>>) -> KeyMap {
+        let mut map = KeyMap::default();
+        // BTreeMap iteration gives the fixed (domain, position) order for candidates.
+        for (domain, keys) in domains {
+            let domain: Arc<str> = Arc::from(domain);
+            let mut domain_keys = DomainKeys::default();
+            for key in keys {
+                let key = Arc::new(TrustedKey {
+                    domain: domain.clone(),
+                    key_id: key.key_id,
+                    public_key: key.public_key,
+                    expires_at: key.expires_at,
+                    issuer: key.issuer,
+                });
+                domain_keys.all.push(key.clone());
+                domain_keys
+                    .by_key_id
+                    .entry(key.key_id)
+                    .or_default()
+                    .push(key.clone());
+                map.by_key_id.entry(key.key_id).or_default().push(key);
+                map.key_count += 1;
+            }
+            map.domains.insert(domain, domain_keys);
+        }
+        map
+    }
+
+    /// The keys of a domain, if the domain is in the map.
+    pub fn domain(&self, domain: &str) -> Option<&DomainKeys> {
+        self.domains.get(domain)
+    }
+
+    /// Every key with this key id, across all domains, in a fixed order.
+    pub fn with_key_id(&self, key_id: u32) -> &[Arc<TrustedKey>] {
+        self.by_key_id.get(&key_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of domains in the map (including domains with no usable key).
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Number of usable keys in the map.
+    pub fn key_count(&self) -> usize {
+        self.key_count
+    }
+
+    /// The map as the JSON document it is stored as, domains sorted, items in order.
+    pub fn to_document(&self) -> BTreeMap<&str, Vec<BiscuitWebKey>> {
+        self.domains
+            .iter()
+            .map(|(domain, keys)| (&**domain, keys.all.iter().map(|k| k.to_bwks()).collect()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use biscuit_auth::KeyPair;
+
+    fn item(key: &KeyPair, key_id: u32, expires_at: Option<&str>) -> Value {
+        serde_json::json!({
+            "algorithm": "ed25519",
+            "key_bytes": key.public().to_bytes_hex(),
+            "key_id": key_id,
+            "issuer": null,
+            "expires_at": expires_at,
+        })
+    }
+
+    #[test]
+    fn bad_items_are_skipped_without_disabling_the_rest() {
+        let good = KeyPair::new();
+        let document = serde_json::json!({
+            "a.example": [
+                {"algorithm": "rsa", "key_bytes": "00", "key_id": 1},
+                item(&good, 2, None),
+                {"algorithm": "ed25519", "key_bytes": "zz", "key_id": 3},
+                {"algorithm": "ed25519", "key_bytes": good.public().to_bytes_hex(), "key_id": 4, "expires_at": "yesterday"},
+            ],
+            "b.example": "not an array",
+        });
+        let (map, skipped) = KeyMap::parse(document.to_string().as_bytes()).expect("object");
+        assert_eq!(map.key_count(), 1);
+        assert_eq!(
+            map.domain("a.example")
+                .expect("domain")
+                .with_key_id(2)
+                .len(),
+            1
+        );
+        let where_skipped: Vec<_> = skipped
+            .iter()
+            .map(|s| (s.domain.as_str(), s.index))
+            .collect();
+        assert_eq!(
+            where_skipped,
+            [
+                ("a.example", Some(0)),
+                ("a.example", Some(2)),
+                ("a.example", Some(3)),
+                ("b.example", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn not_an_object_is_an_error() {
+        assert!(matches!(
+            KeyMap::parse(b"[]"),
+            Err(KeyMapError::NotAnObject)
+        ));
+        assert!(matches!(KeyMap::parse(b"{"), Err(KeyMapError::NotJson(_))));
+    }
+
+    #[test]
+    fn keys_with_one_id_are_indexed_across_domains_in_domain_order() {
+        let (k1, k2) = (KeyPair::new(), KeyPair::new());
+        let document = serde_json::json!({"z.example": [item(&k1, 7, None)], "a.example": [item(&k2, 7, None)]});
+        let (map, _) = KeyMap::parse(document.to_string().as_bytes()).expect("valid");
+        let domains: Vec<_> = map.with_key_id(7).iter().map(|k| &*k.domain).collect();
+        assert_eq!(domains, ["a.example", "z.example"]);
+    }
+
+    #[test]
+    fn expiry_counts_the_grace_period() {
+        let key = KeyPair::new();
+        let document =
+            serde_json::json!({"a.example": [item(&key, 1, Some("2030-01-01T00:00:00Z"))]});
+        let (map, _) = KeyMap::parse(document.to_string().as_bytes()).expect("valid");
+        let key = &map.with_key_id(1)[0];
+        let expiry = SystemTime::from(key.expires_at.expect("has expiry"));
+        let grace = Duration::from_secs(300);
+        assert!(key.is_live(expiry - Duration::from_secs(1), grace));
+        assert!(key.is_live(expiry + Duration::from_secs(299), grace));
+        assert!(!key.is_live(expiry + Duration::from_secs(300), grace));
+    }
+}

@@ -1,0 +1,41 @@
+//! An AWS API Gateway Lambda authorizer for Biscuit tokens from many issuer domains.
+//!
+//! # Layout
+//! - [`event`]: which API Gateway event arrived, its credential and request details.
+//! - [`token`]: credential string to token bytes (size cap, base64).
+//! - [`envelope`]: the unsigned hints (`rootKeyId`, domain field 5); attaching field 5.
+//! - [`keyset`]: the domain-keyed map of BWKS key sets, the one model of trusted keys.
+//! - [`key_choice`]: candidate keys from the hints.
+//! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].
+//! - [`audit`]: rules on signed content biscuit-auth does not check (reserved facts, high-S).
+//! - [`revocation`]: the revocation list.
+//! - [`facts`]: the request facts given to the policy.
+//! - [`policy`]: the operator's Datalog policy, parsed once, evaluated per request.
+//! - [`decision`]: outcomes and precise refusal reasons.
+//! - [`response`]: answers in the format of each event kind.
+//! - [`engine`]: the pipeline tying the steps together.
+//! - [`config`]: settings from flags or environment, and file loaders.
+//! - [`replay`]: the `authz replay` command.
+//! - [`log`]: logging setup and the one line per decision.
+
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod envelope;
+pub mod event;
+pub mod facts;
+pub mod key_choice;
+pub mod keyset;
+pub mod log;
+pub mod policy;
+pub mod replay;
+pub mod response;
+pub mod revocation;
+pub mod token;
+pub mod verify;
+
+pub use decision::{Decision, Outcome, Refusal};
+pub use engine::{Engine, Evaluated, Settings, Trust};

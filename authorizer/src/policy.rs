@@ -1,0 +1,152 @@
+//! The operator's Datalog policy: parsed once at start, evaluated per request.
+
+use std::time::Duration;
+
+use biscuit_auth::builder::{Fact, Rule, Term};
+use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
+use serde_json::Value;
+
+use crate::verify::VerifiedToken;
+
+/// Default Datalog limits: the crate's facts and iterations, but 10 ms of time
+/// (biscuit-auth's 1 ms default times valid tokens out under load).
+pub fn default_limits() -> AuthorizerLimits {
+    AuthorizerLimits {
+        max_facts: 1000,
+        max_iterations: 100,
+        max_time: Duration::from_millis(10),
+    }
+}
+
+/// Why a policy did not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("policy does not parse: {0}")]
+pub struct PolicyError(#[from] BiscuitError);
+
+/// Why a verified token was not allowed by the policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyRefusal {
+    /// A `deny if` policy matched.
+    #[error("deny policy #{index} matched")]
+    DenyPolicy {
+        /// Index of the matching policy.
+        index: usize,
+    },
+    /// An allow policy matched but checks failed.
+    #[error("{count} check(s) failed, first: {first}")]
+    FailedChecks {
+        /// Number of failed checks.
+        count: usize,
+        /// The first failed check, printed.
+        first: String,
+    },
+    /// No `allow if` / `deny if` matched.
+    #[error("no policy matched")]
+    NoMatchingPolicy,
+    /// Evaluation went past the configured limits.
+    #[error("Datalog limits reached: {0}")]
+    LimitReached(String),
+    /// Evaluation failed (an expression error, an invalid rule in a block).
+    #[error("evaluation failed: {0}")]
+    Evaluation(String),
+}
+
+/// What an allowed request carries to API Gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    /// `principal($p)` derived by the policy, if any.
+    pub principal: Option<String>,
+    /// `context($key, $value)` pairs derived by the policy (flat values only).
+    pub context: serde_json::Map<String, Value>,
+}
+
+/// The parsed operator policy.
+#[derive(Clone)]
+pub struct Policy {
+    builder: AuthorizerBuilder,
+    context_query: Rule,
+    principal_query: Rule,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy").finish_non_exhaustive()
+    }
+}
+
+impl Policy {
+    /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`).
+    pub fn parse(source: &str) -> Result<Policy, PolicyError> {
+        let builder = AuthorizerBuilder::new().code(source)?;
+        let query = |text: &str| Rule::try_from(text).map_err(|e| PolicyError(e.into()));
+        Ok(Policy {
+            builder,
+            context_query: query("context($key, $value) <- context($key, $value)")?,
+            principal_query: query("principal($p) <- principal($p)")?,
+        })
+    }
+
+    /// Evaluates the policy for a verified token plus the request's facts.
+    pub fn evaluate(
+        &self,
+        token: &VerifiedToken,
+        request_facts: Vec<Fact>,
+        limits: AuthorizerLimits,
+    ) -> Result<Grant, PolicyRefusal> {
+        let mut builder = self.builder.clone().set_limits(limits);
+        for fact in request_facts {
+            builder = builder.fact(fact).map_err(refusal)?;
+        }
+        let mut authorizer = builder.build(token.biscuit()).map_err(refusal)?;
+        authorizer.authorize().map_err(refusal)?;
+        let principal = authorizer
+            .query::<_, Fact, _>(self.principal_query.clone())
+            .map_err(refusal)?
+            .into_iter()
+            .find_map(|fact| match fact.predicate.terms.as_slice() {
+                [Term::Str(principal)] => Some(principal.clone()),
+                _ => None,
+            });
+        let mut context = serde_json::Map::new();
+        let pairs: Vec<Fact> = authorizer
+            .query(self.context_query.clone())
+            .map_err(refusal)?;
+        for fact in pairs {
+            let [Term::Str(key), value] = fact.predicate.terms.as_slice() else {
+                continue;
+            };
+            let value = match value {
+                Term::Str(s) => Value::from(s.as_str()),
+                Term::Integer(i) => Value::from(*i),
+                Term::Bool(b) => Value::from(*b),
+                other => {
+                    tracing::debug!(key = %key, value = %other, "context value is not a string, integer or boolean; left out");
+                    continue;
+                }
+            };
+            context.insert(key.clone(), value);
+        }
+        Ok(Grant { principal, context })
+    }
+}
+
+fn refusal(error: BiscuitError) -> PolicyRefusal {
+    match error {
+        BiscuitError::FailedLogic(Logic::Unauthorized {
+            policy: MatchedPolicy::Deny(index),
+            ..
+        }) => PolicyRefusal::DenyPolicy { index },
+        BiscuitError::FailedLogic(
+            Logic::Unauthorized { checks, .. } | Logic::NoMatchingPolicy { checks },
+        ) if !checks.is_empty() => PolicyRefusal::FailedChecks {
+            count: checks.len(),
+            first: checks[0].to_string(),
+        },
+        BiscuitError::FailedLogic(Logic::NoMatchingPolicy { .. }) => {
+            PolicyRefusal::NoMatchingPolicy
+        }
+        BiscuitError::RunLimit(limit) => PolicyRefusal::LimitReached(limit.to_string()),
+        other => PolicyRefusal::Evaluation(other.to_string()),
+    }
+}

@@ -1,0 +1,1 @@
+//! key-sync: not built yet (see the open key-sync issue).

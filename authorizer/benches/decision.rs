@@ -1,1 +1,105 @@
-fn main() {}
+#![allow(missing_docs)] // criterion_main! generates an undocumented main
+//! Per-decision cost of the authorizer against bare biscuit-auth verify +
+//! authorize of the same token, policy and request facts, in the same run.
+//!
+//! `cargo bench -p authorizer --bench decision`; the ratio is
+//! `library/N` over `bare_biscuit/N` for tokens of N blocks.
+
+use std::time::SystemTime;
+
+use authorizer::engine::{Engine, Settings, Trust};
+use authorizer::keyset::KeyMap;
+use authorizer::policy::Policy;
+use authorizer::{envelope, token};
+use biscuit_auth::builder::{date, fact, string};
+use biscuit_auth::{AuthorizerBuilder, Biscuit, BlockBuilder, KeyPair};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use serde_json::json;
+
+const POLICY: &str = r#"
+    action("read") <- method($m), ["GET", "HEAD"].contains($m);
+    principal($u) <- user($u);
+    context("user", $u) <- user($u);
+    allow if domain($d), path($p), $p.starts_with("/tenants/" + $d + "/"), action($a), right($a);
+    deny if true;
+"#;
+const DOMAIN: &str = "tenant-a.example";
+const PATH: &str = "/tenants/tenant-a.example/pets";
+
+fn token_with_blocks(root: &KeyPair, blocks: usize) -> Vec<u8> {
+    let mut biscuit = Biscuit::builder()
+        .code(r#"user("alice"); right("read");"#)
+        .and_then(|b| b.root_key_id(1).build(root))
+        .expect("authority");
+    for i in 1..blocks {
+        let check =
+            format!(r#"check if method("GET"), path($p), $p.starts_with("/tenants/"), {i} > 0;"#);
+        biscuit = biscuit
+            .append(BlockBuilder::new().code(&check).expect("block"))
+            .expect("append");
+    }
+    envelope::with_domain(&biscuit.to_vec().expect("serialize"), Some(DOMAIN)).expect("field 5")
+}
+
+fn http_event(token: &str) -> serde_json::Value {
+    json!({
+        "version": "2.0", "type": "REQUEST",
+        "routeArn": format!("arn:aws:execute-api:eu-west-1:123456789012:api/$default/GET{PATH}"),
+        "routeKey": "GET /tenants/{tenant}/{proxy+}", "rawPath": PATH,
+        "headers": {"authorization": format!("Bearer {token}"), "host": "api.example.com", "user-agent": "bench"},
+        "requestContext": {"accountId": "123456789012", "apiId": "api", "stage": "$default",
+                           "http": {"method": "GET", "path": PATH, "sourceIp": "198.51.100.23"}},
+        "pathParameters": {"tenant": DOMAIN, "proxy": "pets"},
+    })
+}
+
+fn decision(c: &mut Criterion) {
+    let root = KeyPair::new();
+    let keysets = json!({DOMAIN: [{"algorithm": "ed25519", "key_bytes": root.public().to_bytes_hex(), "key_id": 1}]});
+    let (keys, _) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
+    let trust = Trust {
+        keys,
+        revoked: Default::default(),
+    };
+    let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
+    let bare_policy = AuthorizerBuilder::new().code(POLICY).expect("policy");
+    let public_key = root.public();
+
+    let mut group = c.benchmark_group("decision");
+    for blocks in [1, 2, 5] {
+        let bytes = token_with_blocks(&root, blocks);
+        let event = http_event(&token::encode(&bytes));
+        group.bench_with_input(BenchmarkId::new("library", blocks), &event, |b, event| {
+            b.iter(|| {
+                let evaluated = engine.evaluate(event.clone(), Ok(&trust), SystemTime::now());
+                assert!(evaluated.decision.verdict.is_ok());
+                evaluated
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("bare_biscuit", blocks),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    let biscuit = Biscuit::from(bytes, public_key).expect("verify");
+                    let facts = [
+                        fact("domain", &[string(DOMAIN)]),
+                        fact("method", &[string("GET")]),
+                        fact("path", &[string(PATH)]),
+                        fact("time", &[date(&SystemTime::now())]),
+                    ];
+                    let mut builder = bare_policy.clone();
+                    for f in facts {
+                        builder = builder.fact(f).expect("fact");
+                    }
+                    let mut authorizer = builder.build(&biscuit).expect("build");
+                    authorizer.authorize().expect("allowed")
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision);
+criterion_main!(benches);

@@ -79,7 +79,7 @@ impl Policy {
     /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`).
     pub fn parse(source: &str) -> Result<Policy, PolicyError> {
         let builder = AuthorizerBuilder::new().code(source)?;
-        let query = |text: &str| Rule::try_from(text).map_err(|e| PolicyError(e.into()));
+        let query = |text: &str| Rule::try_from(text).map_err(PolicyError);
         Ok(Policy {
             builder,
             context_query: query("context($key, $value) <- context($key, $value)")?,

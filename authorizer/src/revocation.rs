@@ -123,7 +123,7 @@ mod tests {
 
         let list = RevocationList::parse(format!("[\"{}\"]", hex::encode(&original_id)).as_bytes())
             .expect("valid");
-        assert_eq!(list.first_revoked(&[twin_id.clone()]), Some(0));
+        assert_eq!(list.first_revoked(std::slice::from_ref(&twin_id)), Some(0));
         let list = RevocationList::parse(format!("[\"{}\"]", hex::encode(&twin_id)).as_bytes())
             .expect("valid");
         assert_eq!(list.first_revoked(&[original_id]), Some(0));

@@ -1,0 +1,257 @@
+//! Re-mints the demo material in `events/`: key map, tokens and events.
+//!
+//! DEMO ONLY: the private keys in `events/demo/keys/` are public knowledge.
+//! Run from the repository root: `cargo run -p authorizer --example mint_demo`.
+//! Missing demo keys are created; existing ones are reused, so the key map
+//! stays stable while tokens are re-minted.
+
+use std::fs;
+use std::path::Path;
+
+use authorizer::{envelope, token};
+use biscuit_auth::{Algorithm, Biscuit, BlockBuilder, KeyPair, PrivateKey};
+use serde_json::{json, Value};
+
+const DEMO: &str = "events/demo";
+const API: &str = "arn:aws:execute-api:eu-west-1:123456789012:demo123api";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = demo_key("tenant-a.example-1")?;
+    let b = demo_key("tenant-b.example-1")?;
+    let a_old = demo_key("tenant-a.example-9")?;
+    let keysets = json!({
+        "tenant-a.example": [
+            bwks(&a, 1, Some("2036-01-01T00:00:00Z")),
+            bwks(&a_old, 9, Some("2024-01-01T00:00:00Z")),
+        ],
+        "tenant-b.example": [bwks(&b, 1, None)],
+    });
+    write_json(&format!("{DEMO}/keysets.json"), &keysets)?;
+
+    let reader = mint(
+        &a,
+        1,
+        Some("tenant-a.example"),
+        "user(\"alice\"); right(\"read\");",
+        None,
+    )?;
+    let writer = mint(
+        &a,
+        1,
+        Some("tenant-a.example"),
+        "user(\"alice\"); right(\"read\"); right(\"write\");",
+        None,
+    )?;
+    // Attenuated by plain biscuit-auth: field 5 is dropped, the key is found by id.
+    let b_attenuated = mint(
+        &b,
+        1,
+        None,
+        "user(\"bob\"); right(\"read\"); right(\"write\");",
+        Some("check if method(\"GET\");"),
+    )?;
+    // Signed by tenant B, but claiming tenant A in the unsigned field 5.
+    let forged = mint(
+        &b,
+        1,
+        Some("tenant-a.example"),
+        "user(\"mallory\"); right(\"read\"); right(\"write\");",
+        None,
+    )?;
+    let expired_key = mint(
+        &a_old,
+        9,
+        Some("tenant-a.example"),
+        "user(\"alice\"); right(\"read\");",
+        None,
+    )?;
+    let revoked = mint(
+        &a,
+        1,
+        Some("tenant-a.example"),
+        "user(\"eve\"); right(\"read\");",
+        None,
+    )?;
+    let revoked_id = revocation_id(&revoked, &a)?;
+    write_json(&format!("{DEMO}/revoked.json"), &json!([revoked_id]))?;
+
+    let events = [
+        (
+            "rest-token-allow",
+            rest_token(&reader, "GET", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "rest-token-unauthorized-garbage",
+            rest_token("not-a-biscuit!", "GET", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "rest-token-unauthorized-expired-key",
+            rest_token(&expired_key, "GET", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "rest-request-allow",
+            rest_request(&writer, "POST", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "rest-request-deny",
+            rest_request(&reader, "DELETE", "/tenants/tenant-a.example/pets/7"),
+        ),
+        (
+            "rest-request-unauthorized-revoked",
+            rest_request(&revoked, "GET", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "http-v2-allow",
+            http_v2(
+                Some(&b_attenuated),
+                "GET",
+                "/tenants/tenant-b.example/orders",
+            ),
+        ),
+        (
+            "http-v2-deny",
+            http_v2(
+                Some(&b_attenuated),
+                "POST",
+                "/tenants/tenant-b.example/orders",
+            ),
+        ),
+        (
+            "http-v2-deny-other-tenant",
+            http_v2(Some(&writer), "GET", "/tenants/tenant-b.example/orders"),
+        ),
+        (
+            "http-v2-unauthorized-forged-domain",
+            http_v2(Some(&forged), "GET", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "http-v2-unauthorized-missing",
+            http_v2(None, "GET", "/tenants/tenant-a.example/pets"),
+        ),
+    ];
+    for (name, event) in events {
+        write_json(&format!("events/{name}.json"), &event)?;
+    }
+    Ok(())
+}
+
+/// Loads the named demo private key, creating it if missing.
+fn demo_key(name: &str) -> Result<KeyPair, Box<dyn std::error::Error>> {
+    let path = format!("{DEMO}/keys/{name}.demo-only.key");
+    if !Path::new(&path).exists() {
+        fs::write(&path, KeyPair::new().private().to_bytes_hex() + "\n")?;
+    }
+    let hex = fs::read_to_string(&path)?;
+    Ok(KeyPair::from(&PrivateKey::from_bytes_hex(
+        hex.trim(),
+        Algorithm::Ed25519,
+    )?))
+}
+
+fn bwks(key: &KeyPair, key_id: u32, expires_at: Option<&str>) -> Value {
+    json!({
+        "algorithm": "ed25519",
+        "key_bytes": key.public().to_bytes_hex(),
+        "key_id": key_id,
+        "issuer": null,
+        "expires_at": expires_at,
+    })
+}
+
+fn mint(
+    root: &KeyPair,
+    key_id: u32,
+    domain: Option<&str>,
+    authority: &str,
+    attenuation: Option<&str>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut biscuit = Biscuit::builder()
+        .code(authority)?
+        .root_key_id(key_id)
+        .build(root)?;
+    if let Some(code) = attenuation {
+        biscuit = biscuit.append(BlockBuilder::new().code(code)?)?;
+    }
+    let bytes = envelope::with_domain(&biscuit.to_vec()?, domain)?;
+    Ok(token::encode(&bytes))
+}
+
+fn revocation_id(token: &str, root: &KeyPair) -> Result<String, Box<dyn std::error::Error>> {
+    let biscuit = Biscuit::from_base64(token, root.public())?;
+    Ok(hex::encode(&biscuit.revocation_identifiers()[0]))
+}
+
+fn rest_token(token: &str, method: &str, path: &str) -> Value {
+    json!({
+        "type": "TOKEN",
+        "authorizationToken": format!("Bearer {token}"),
+        "methodArn": format!("{API}/prod/{method}{path}"),
+    })
+}
+
+fn rest_request(token: &str, method: &str, path: &str) -> Value {
+    let authorization = format!("Bearer {token}");
+    json!({
+        "type": "REQUEST",
+        "methodArn": format!("{API}/prod/{method}{path}"),
+        "resource": "/tenants/{tenant}/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Authorization": authorization, "Host": "api.example.com", "X-Request-Source": "demo"},
+        "multiValueHeaders": {"Authorization": [authorization], "Host": ["api.example.com"], "X-Request-Source": ["demo"]},
+        "queryStringParameters": {"limit": "10"},
+        "multiValueQueryStringParameters": {"limit": ["10"]},
+        "pathParameters": {"tenant": path.split('/').nth(2).unwrap_or_default(), "proxy": path.splitn(4, '/').nth(3).unwrap_or_default()},
+        "stageVariables": null,
+        "requestContext": {
+            "path": format!("/prod{path}"),
+            "accountId": "123456789012",
+            "resourceId": "abc123",
+            "stage": "prod",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": {"sourceIp": "203.0.113.7", "apiKey": null, "apiKeyId": null, "clientCert": null},
+            "resourcePath": "/tenants/{tenant}/{proxy+}",
+            "httpMethod": method,
+            "apiId": "demo123api",
+        },
+    })
+}
+
+fn http_v2(token: Option<&str>, method: &str, path: &str) -> Value {
+    let mut headers =
+        json!({"host": "api.example.com", "user-agent": "demo", "x-request-source": "demo"});
+    if let Some(token) = token {
+        headers["authorization"] = json!(format!("Bearer {token}"));
+    }
+    json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": format!("{API}/$default/{method}{path}"),
+        "identitySource": token.map(|t| vec![format!("Bearer {t}")]),
+        "routeKey": format!("{method} /tenants/{{tenant}}/{{proxy+}}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "cookies": [],
+        "headers": headers,
+        "queryStringParameters": null,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "demo123api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.23", "userAgent": "demo"},
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": format!("{method} /tenants/{{tenant}}/{{proxy+}}"),
+            "stage": "$default",
+            "time": "23/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1_795_428_000_000_i64,
+        },
+        "pathParameters": {"tenant": path.split('/').nth(2).unwrap_or_default(), "proxy": path.splitn(4, '/').nth(3).unwrap_or_default()},
+        "stageVariables": null,
+    })
+}
+
+fn write_json(path: &str, value: &Value) -> Result<(), Box<dyn std::error::Error>> {
+    fs::write(path, serde_json::to_string_pretty(value)? + "\n")?;
+    Ok(())
+}

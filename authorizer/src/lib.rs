@@ -9,11 +9,14 @@
 //! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].
 //! - [`audit`]: rules on signed content biscuit-auth does not check (reserved facts, high-S).
 //! - [`revocation`]: the revocation list.
+//! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
+//! - [`trust_cache`]: the parsed trust material kept between invocations, refreshed after a TTL.
 //! - [`facts`]: the request facts given to the policy.
 //! - [`policy`]: the operator's Datalog policy, parsed once, evaluated per request.
 //! - [`decision`]: outcomes and precise refusal reasons.
 //! - [`response`]: answers in the format of each event kind.
 //! - [`engine`]: the pipeline tying the steps together.
+//! - [`function`]: the Lambda function: configuration from the environment and the handler.
 //! - [`config`]: settings from flags or environment, and file loaders.
 //! - [`replay`]: the `authz replay` command.
 //! - [`log`]: logging setup and the one line per decision.
@@ -27,6 +30,7 @@ pub mod engine;
 pub mod envelope;
 pub mod event;
 pub mod facts;
+pub mod function;
 pub mod key_choice;
 pub mod keyset;
 pub mod log;
@@ -34,7 +38,9 @@ pub mod policy;
 pub mod replay;
 pub mod response;
 pub mod revocation;
+pub mod source;
 pub mod token;
+pub mod trust_cache;
 pub mod verify;
 
 pub use decision::{Decision, Outcome, Refusal};

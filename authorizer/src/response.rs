@@ -10,9 +10,6 @@ use serde_json::{Map, Value};
 use crate::decision::{Decision, Outcome};
 use crate::event::EventKind;
 
-/// The error text API Gateway turns into a 401 for REST APIs.
-pub const UNAUTHORIZED: &str = "Unauthorized";
-
 /// How HTTP API (payload 2.0) answers are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum HttpApiResponseFormat {

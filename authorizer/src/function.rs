@@ -1,0 +1,155 @@
+//! The Lambda function: configuration from the environment, built once at
+//! cold start, and the handler, a plain async function over the event.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::config::SettingsArgs;
+use crate::engine::Engine;
+use crate::policy::Policy;
+use crate::response::Answer;
+use crate::source::{self, ConfiguredSource, DocumentSource, FileSource, SecretSource};
+use crate::trust_cache::{Freshness, TrustCache};
+
+/// The function's configuration, read from environment variables.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "authorizer",
+    about = "Biscuit API Gateway authorizer (Lambda function)"
+)]
+pub struct FunctionConfig {
+    /// Secrets Manager secret id (name or ARN) holding the key map.
+    #[arg(
+        long,
+        env = "KEYSETS_SECRET_ID",
+        conflicts_with = "keysets_file",
+        required_unless_present = "keysets_file"
+    )]
+    pub keysets_secret_id: Option<String>,
+    /// A key map file, for local runs.
+    #[arg(long, env = "KEYSETS_FILE")]
+    pub keysets_file: Option<PathBuf>,
+    /// Secrets Manager secret id holding the revocation list (optional).
+    #[arg(long, env = "REVOKED_SECRET_ID", conflicts_with = "revoked_file")]
+    pub revoked_secret_id: Option<String>,
+    /// A revocation list file (optional).
+    #[arg(long, env = "REVOKED_FILE")]
+    pub revoked_file: Option<PathBuf>,
+    /// The policy as Datalog text (for small policies set by the template).
+    #[arg(
+        long,
+        env = "POLICY",
+        conflicts_with = "policy_file",
+        required_unless_present = "policy_file"
+    )]
+    pub policy: Option<String>,
+    /// A policy file.
+    #[arg(long, env = "POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// Seconds the parsed key map is used before it is refreshed.
+    #[arg(long, env = "CACHE_TTL_SECONDS", default_value_t = 300)]
+    pub cache_ttl_seconds: u64,
+    /// Seconds the last good key map is used while refreshes fail; then every request is refused.
+    #[arg(long, env = "MAX_STALENESS_SECONDS", default_value_t = 86_400)]
+    pub max_staleness_seconds: u64,
+    /// Decision settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The policy is missing, unreadable or does not parse.
+    #[error("policy: {0}")]
+    Policy(String),
+}
+
+/// The error whose message, `Unauthorized`, API Gateway turns into a 401 (REST APIs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+impl From<Unauthorized> for lambda_runtime::Diagnostic {
+    fn from(_: Unauthorized) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "Unauthorized".to_owned(),
+            error_message: "Unauthorized".to_owned(),
+        }
+    }
+}
+
+/// The function's state, built once per cold start.
+#[derive(Debug)]
+pub struct Function<S> {
+    engine: Engine,
+    trust: TrustCache<S>,
+}
+
+impl Function<ConfiguredSource> {
+    /// Builds the engine and the sources described by `config`. Secrets
+    /// Manager clients are only built when a secret is configured.
+    pub async fn from_config(config: &FunctionConfig) -> Result<Self, StartError> {
+        let policy_text = match (&config.policy, &config.policy_file) {
+            (Some(text), _) => text.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| StartError::Policy(format!("cannot read {}: {e}", path.display())))?,
+            (None, None) => return Err(StartError::Policy("set POLICY or POLICY_FILE".into())),
+        };
+        let policy = Policy::parse(&policy_text).map_err(|e| StartError::Policy(e.to_string()))?;
+        let client = match (&config.keysets_secret_id, &config.revoked_secret_id) {
+            (None, None) => None,
+            _ => Some(source::secrets_client().await),
+        };
+        let source = |secret: &Option<String>, file: &Option<PathBuf>| match (secret, file, &client)
+        {
+            (Some(id), _, Some(client)) => Some(ConfiguredSource::Secret(SecretSource::new(
+                client.clone(),
+                id.clone(),
+            ))),
+            (_, Some(path), _) => Some(ConfiguredSource::File(FileSource::new(path.clone()))),
+            _ => None,
+        };
+        let keys = source(&config.keysets_secret_id, &config.keysets_file)
+            .ok_or_else(|| StartError::Policy("set KEYSETS_SECRET_ID or KEYSETS_FILE".into()))?;
+        let revoked = source(&config.revoked_secret_id, &config.revoked_file);
+        let freshness = Freshness {
+            ttl: Duration::from_secs(config.cache_ttl_seconds),
+            max_staleness: Duration::from_secs(config.max_staleness_seconds),
+        };
+        let engine = Engine::new(policy, config.settings.settings());
+        Ok(Function::new(
+            engine,
+            TrustCache::new(keys, revoked, freshness),
+        ))
+    }
+}
+
+impl<S: DocumentSource> Function<S> {
+    /// A function over this engine and trust cache.
+    pub fn new(engine: Engine, trust: TrustCache<S>) -> Self {
+        Function { engine, trust }
+    }
+
+    /// Reads the trust material once, so the first request does not wait; a
+    /// failure is logged and retried by the first request.
+    pub async fn preload(&self) {
+        if let Err(error) = self.trust.get().await {
+            tracing::error!(%error, "cannot load trust material at start");
+        }
+    }
+
+    /// Decides one event: the response document, or the error `Unauthorized`.
+    pub async fn handle(&self, event: Value) -> Result<Value, Unauthorized> {
+        let trust = self.trust.get().await;
+        let trust = trust.as_deref().map_err(String::as_str);
+        let evaluated = self.engine.evaluate(event, trust, SystemTime::now());
+        crate::log::decision(&evaluated);
+        match evaluated.answer {
+            Answer::Respond(response) => Ok(response),
+            Answer::Unauthorized => Err(Unauthorized),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The parsed trust material kept in process between invocations.
+//!
+//! A warm invocation makes no network call and parses nothing: it reads an
+//! `Arc<Trust>`. After the TTL the next invocation refreshes (one refresh at a
+//! time; concurrent callers wait for it and share its result). A refresh that
+//! finds the same document versions re-parses nothing. A failed refresh keeps
+//! the last good material until the maximum staleness, then fails closed;
+//! with no material at all (a cold start that cannot read), every request is
+//! refused and the next one tries again.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::engine::Trust;
+use crate::keyset::KeyMap;
+use crate::revocation::RevocationList;
+use crate::source::{Document, DocumentSource};
+
+/// How long parsed material is used before it is refreshed.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// How long the last good material is used while refreshes fail.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
+/// After a failed refresh, the next try waits at most this long.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+/// Freshness rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// Refresh after this long.
+    pub ttl: Duration,
+    /// Fail closed when the last successful load is older than this.
+    pub max_staleness: Duration,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness {
+            ttl: DEFAULT_TTL,
+            max_staleness: DEFAULT_MAX_STALENESS,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Loaded {
+    trust: Arc<Trust>,
+    keys_version: String,
+    revoked_version: Option<String>,
+    /// Last time the sources were read successfully.
+    confirmed_at: Instant,
+    /// Next time a refresh is due.
+    refresh_at: Instant,
+}
+
+/// Caches the key map (and the revocation list, if configured) from their sources.
+#[derive(Debug)]
+pub struct TrustCache<S> {
+    keys: S,
+    revoked: Option<S>,
+    freshness: Freshness,
+    loaded: RwLock<Option<Loaded>>,
+    /// Held while a refresh runs, so there is one at a time.
+    refreshing: Mutex<()>,
+}
+
+impl<S: DocumentSource> TrustCache<S> {
+    /// A cache over these sources; nothing is read until [`TrustCache::get`].
+    pub fn new(keys: S, revoked: Option<S>, freshness: Freshness) -> TrustCache<S> {
+        TrustCache {
+            keys,
+            revoked,
+            freshness,
+            loaded: RwLock::new(None),
+            refreshing: Mutex::new(()),
+        }
+    }
+
+    /// The current trust material, refreshing it when due; `Err` says why
+    /// there is none fit for use (fail closed).
+    pub async fn get(&self) -> Result<Arc<Trust>, String> {
+        if let Some(trust) = self.current(Instant::now()) {
+            return Ok(trust);
+        }
+        let _refresh = self.refreshing.lock().await;
+        // Another caller may have refreshed while this one waited.
+        let now = Instant::now();
+        if let Some(trust) = self.current(now) {
+            return Ok(trust);
+        }
+        match self.refresh(now).await {
+            Ok(trust) => Ok(trust),
+            Err(error) => self.after_failure(now, error),
+        }
+    }
+
+    fn current(&self, now: Instant) -> Option<Arc<Trust>> {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loaded
+            .as_ref()
+            .filter(|loaded| now < loaded.refresh_at)
+            .map(|loaded| loaded.trust.clone())
+    }
+
+    async fn refresh(&self, now: Instant) -> Result<Arc<Trust>, String> {
+        let keys = self.keys.fetch().await.map_err(|e| e.to_string())?;
+        let revoked = match &self.revoked {
+            Some(source) => Some(source.fetch().await.map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let previous = self.snapshot();
+        let unchanged = previous
+            .as_ref()
+            .filter(|(_, keys_version, revoked_version)| {
+                *keys_version == keys.version
+                    && *revoked_version == revoked.as_ref().map(|d| d.version.clone())
+            });
+        let trust = match unchanged {
+            Some((trust, _, _)) => trust.clone(),
+            None => Arc::new(self.parse(&keys, revoked.as_ref())?),
+        };
+        let mut loaded = self
+            .loaded
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *loaded = Some(Loaded {
+            trust: trust.clone(),
+            keys_version: keys.version,
+            revoked_version: revoked.map(|d| d.version),
+            confirmed_at: now,
+            refresh_at: now + self.freshness.ttl,
+        });
+        Ok(trust)
+    }
+
+    fn snapshot(&self) -> Option<(Arc<Trust>, String, Option<String>)> {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loaded.as_ref().map(|l| {
+            (
+                l.trust.clone(),
+                l.keys_version.clone(),
+                l.revoked_version.clone(),
+            )
+        })
+    }
+
+    fn parse(&self, keys: &Document, revoked: Option<&Document>) -> Result<Trust, String> {
+        let (keys, skipped) =
+            KeyMap::parse(&keys.content).map_err(|e| format!("{}: {e}", self.keys.name()))?;
+        let revoked = match revoked {
+            Some(document) => RevocationList::parse(&document.content).map_err(|e| {
+                let name = self
+                    .revoked
+                    .as_ref()
+                    .map_or("revocation list", |s| s.name());
+                format!("{name}: {e}")
+            })?,
+            None => RevocationList::default(),
+        };
+        tracing::info!(
+            domains = keys.domain_count(),
+            keys = keys.key_count(),
+            skipped = skipped.len(),
+            revoked = revoked.len(),
+            "loaded trust material"
+        );
+        Ok(Trust { keys, revoked })
+    }
+
+    fn after_failure(&self, now: Instant, error: String) -> Result<Arc<Trust>, String> {
+        let mut loaded = self
+            .loaded
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(loaded) = loaded.as_mut() else {
+            tracing::error!(%error, "no trust material: refusing every request until a read succeeds");
+            return Err(error);
+        };
+        let age = now.duration_since(loaded.confirmed_at);
+        if age > self.freshness.max_staleness {
+            tracing::error!(%error, age_s = age.as_secs(), "trust material past its maximum staleness: refusing");
+            return Err(format!(
+                "last good trust material is {}s old: {error}",
+                age.as_secs()
+            ));
+        }
+        tracing::warn!(%error, age_s = age.as_secs(), "refresh failed; serving the last good trust material");
+        loaded.refresh_at = now + RETRY_AFTER_FAILURE.min(self.freshness.ttl);
+        Ok(loaded.trust.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex as StdMutex;
+
+    /// An in-process fake: serves the queued answers, the last one forever.
+    struct Fake {
+        answers: StdMutex<Vec<Result<Document, SourceError>>>,
+        fetches: AtomicUsize,
+    }
+
+    impl Fake {
+        fn new(answers: Vec<Result<Document, SourceError>>) -> Fake {
+            Fake {
+                answers: StdMutex::new(answers),
+                fetches: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl DocumentSource for Fake {
+        async fn fetch(&self) -> Result<Document, SourceError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let mut answers = self.answers.lock().expect("lock");
+            if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            }
+        }
+        fn name(&self) -> &str {
+            "fake"
+        }
+    }
+
+    fn doc(version: &str, json: &str) -> Result<Document, SourceError> {
+        Ok(Document {
+            version: version.into(),
+            content: json.as_bytes().to_vec(),
+        })
+    }
+
+    fn down() -> Result<Document, SourceError> {
+        Err(SourceError::Unavailable {
+            source_name: "fake".into(),
+            detail: "down".into(),
+        })
+    }
+
+    const EMPTY: &str = "{}";
+
+    #[tokio::test]
+    async fn warm_calls_do_not_fetch_and_unchanged_versions_are_not_reparsed() {
+        let cache = TrustCache::new(
+            Fake::new(vec![doc("v1", EMPTY)]),
+            None,
+            Freshness {
+                ttl: Duration::ZERO,
+                ..Freshness::default()
+            },
+        );
+        let first = cache.get().await.expect("loaded");
+        let second = cache.get().await.expect("refreshed");
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "same version: the parsed map is reused"
+        );
+        assert_eq!(cache.keys.fetches.load(Ordering::SeqCst), 2);
+
+        let warm = TrustCache::new(
+            Fake::new(vec![doc("v1", EMPTY)]),
+            None,
+            Freshness::default(),
+        );
+        for _ in 0..5 {
+            warm.get().await.expect("loaded");
+        }
+        assert_eq!(warm.keys.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_serves_the_last_good_map_until_max_staleness() {
+        let freshness = Freshness {
+            ttl: Duration::ZERO,
+            max_staleness: Duration::from_millis(200),
+        };
+        let cache = TrustCache::new(Fake::new(vec![doc("v1", EMPTY), down()]), None, freshness);
+        let good = cache.get().await.expect("loaded");
+        assert!(Arc::ptr_eq(
+            &good,
+            &cache.get().await.expect("stale but fine")
+        ));
+        // Force the retry due now, then wait past the maximum staleness.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        cache
+            .loaded
+            .write()
+            .expect("lock")
+            .as_mut()
+            .expect("loaded")
+            .refresh_at = Instant::now();
+        assert!(
+            cache.get().await.is_err(),
+            "past max staleness: fail closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cold_start_that_cannot_read_fails_closed_and_retries() {
+        let cache = TrustCache::new(
+            Fake::new(vec![down(), doc("v1", EMPTY)]),
+            None,
+            Freshness::default(),
+        );
+        assert!(cache.get().await.is_err());
+        assert!(cache.get().await.is_ok(), "the next request tries again");
+    }
+
+    #[tokio::test]
+    async fn a_document_that_does_not_parse_is_a_failed_refresh() {
+        let cache = TrustCache::new(
+            Fake::new(vec![doc("v1", "not json")]),
+            None,
+            Freshness::default(),
+        );
+        assert!(cache
+            .get()
+            .await
+            .expect_err("not json")
+            .contains("not valid JSON"));
+    }
+}

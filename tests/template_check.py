@@ -1,0 +1,121 @@
+"""Security properties of infra/template.yaml, checked on the template as AWS SAM
+translates it (aws-sam-translator, offline), so what is checked is what deploys.
+
+Run by tests/run with the project venv's python."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.transform import transform
+
+ROOT = Path(__file__).resolve().parent.parent
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    results["passed" if condition else "failed"] += 1
+    print(f"{'ok  ' if condition else 'FAIL'} {name} {'' if condition else detail}")
+
+
+class NoManagedPolicies:
+    """SAM asks for managed policy ARNs only when a template names them by name."""
+
+    def load(self):
+        return {}
+
+
+def translated():
+    template = json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in resource["Properties"]:
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"  # what `sam package` does
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return template, transform(template, {}, NoManagedPolicies())
+
+
+def statements(role):
+    for policy in role["Properties"].get("Policies", []):
+        yield from policy["PolicyDocument"]["Statement"]
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def mentions_star(resource):
+    return "*" in json.dumps(resource)
+
+
+def main():
+    source, out = translated()
+    resources = out["Resources"]
+
+    # 1. No wildcard resource on any Secrets Manager action; each role touches only its secrets.
+    allowed = {
+        "AuthorizerFunctionRole": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+        "KeySyncFunctionRole": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+    }
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for statement in statements(resource):
+            actions = set(as_list(statement["Action"]))
+            secret_actions = {a for a in actions if a.startswith("secretsmanager:")}
+            if not secret_actions:
+                continue
+            check(f"{name}: secret actions have no '*' resource", not mentions_star(statement["Resource"]), statement)
+            check(f"{name}: secret actions are the least needed", secret_actions <= allowed.get(name, set()), secret_actions)
+        managed = json.dumps(resource["Properties"].get("ManagedPolicyArns", []))
+        check(f"{name}: no managed policy grants secret access", "SecretsManager" not in managed, managed)
+    key_sync = list(statements(resources["KeySyncFunctionRole"]))
+    check("key-sync may write only the key-map secret",
+          all(s["Resource"] == {"Ref": "KeysetsSecret"} for s in key_sync if "secretsmanager:PutSecretValue" in as_list(s["Action"])))
+
+    # 2. The HTTP API authorizer can be invoked (without the permission every call is a 500).
+    http_auth = source["Resources"]["HttpApi"]["Properties"]["Auth"]
+    authorizer = http_auth["Authorizers"][http_auth["DefaultAuthorizer"]]
+    check("HTTP API authorizer: EnableFunctionDefaultPermissions is true", authorizer.get("EnableFunctionDefaultPermissions") is True)
+    check("HTTP API authorizer: payload 2.0 with simple responses",
+          authorizer.get("AuthorizerPayloadFormatVersion") == "2.0" and authorizer.get("EnableSimpleResponses") is True)
+    permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
+                   and r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}]
+    check("both APIs may invoke the authorizer function", len(permissions) == 2, permissions)
+
+    # 3. Every route of both APIs is behind the Biscuit authorizer.
+    apis = {r["Type"]: r["Properties"]["Body"] for r in resources.values()
+            if r["Type"] in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api")}
+    check("both a REST API and an HTTP API are defined", len(apis) == 2, list(apis))
+    for kind, body in apis.items():
+        schemes = body.get("securityDefinitions") or body.get("components", {}).get("securitySchemes", {})
+        routes = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
+        check(f"{kind}: has at least one route", bool(routes))
+        for path, method, op in routes:
+            names = [name for requirement in op.get("security", []) for name in requirement]
+            lambda_authorizers = [n for n in names if "x-amazon-apigateway-authorizer" in schemes.get(n, {})]
+            uri = json.dumps(schemes[lambda_authorizers[0]]["x-amazon-apigateway-authorizer"]) if lambda_authorizers else ""
+            check(f"{kind} {method} {path}: protected by the Biscuit authorizer",
+                  len(lambda_authorizers) == 1 and "AuthorizerFunction" in uri, op.get("security"))
+
+    # 4. A cached decision is never reused for another route.
+    for kind, body in apis.items():
+        schemes = body.get("securityDefinitions") or body.get("components", {}).get("securitySchemes", {})
+        for name, scheme in schemes.items():
+            config = scheme.get("x-amazon-apigateway-authorizer", {})
+            ttl = config.get("authorizerResultTtlInSeconds", 300)
+            identity = json.dumps(config.get("identitySource", ""))
+            keyed_by_route = "method" in identity and "path" in identity
+            check(f"{kind} {name}: caching off, or keyed by method and path", ttl == 0 or keyed_by_route, identity)
+
+    # 5. Logs are kept for a bounded time.
+    groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    check("both functions' log groups have a retention", len(groups) == 2 and all("RetentionInDays" in g["Properties"] for g in groups))
+
+    print(f"template: {results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -73,6 +73,73 @@ pub enum KeyMapError {
     NotAnObject,
 }
 
+/// Why a published BWKS document was refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeySetError {
+    /// The document is not a JSON array.
+    #[error("BWKS document is not a JSON array: {0}")]
+    NotAnArray(String),
+    /// The document lists keys but none is usable.
+    #[error("none of the {0} published keys is usable")]
+    NoUsableKey(usize),
+}
+
+/// Parses BWKS items one by one: the usable keys, and the skipped items with reasons.
+pub fn parse_items(domain: &str, items: Vec<Value>) -> (Vec<BiscuitWebKey>, Vec<SkippedEntry>) {
+    let mut keys = Vec::with_capacity(items.len());
+    let mut skipped = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<BiscuitWebKey>(item) {
+            Ok(key) => keys.push(key),
+            Err(error) => skipped.push(SkippedEntry {
+                domain: domain.to_owned(),
+                index: Some(index),
+                reason: error.to_string(),
+            }),
+        }
+    }
+    (keys, skipped)
+}
+
+/// Validates a domain's published BWKS document as key-sync stores it: a JSON
+/// array of BWKS items, each with a supported algorithm and a valid key; a
+/// `key_id` already used by an earlier item and keys past `expires_at` at
+/// `now` are dropped. A non-empty document with no usable key is refused, so a
+/// broken publication cannot empty a domain; a valid empty one empties it.
+pub fn validate_published(
+    domain: &str,
+    document: &[u8],
+    now: SystemTime,
+) -> Result<(Vec<BiscuitWebKey>, Vec<SkippedEntry>), KeySetError> {
+    let items: Vec<Value> =
+        serde_json::from_slice(document).map_err(|e| KeySetError::NotAnArray(e.to_string()))?;
+    let published = items.len();
+    let (keys, mut skipped) = parse_items(domain, items);
+    let mut usable: Vec<BiscuitWebKey> = Vec::with_capacity(keys.len());
+    for key in keys {
+        let reason = if usable.iter().any(|k| k.key_id == key.key_id) {
+            Some(format!("duplicate key_id {}", key.key_id))
+        } else if key.expires_at.is_some_and(|at| SystemTime::from(at) <= now) {
+            Some(format!("key {} expired", key.key_id))
+        } else {
+            None
+        };
+        match reason {
+            None => usable.push(key),
+            Some(reason) => skipped.push(SkippedEntry {
+                domain: domain.to_owned(),
+                index: None,
+                reason,
+            }),
+        }
+    }
+    if published > 0 && usable.is_empty() {
+        return Err(KeySetError::NoUsableKey(published));
+    }
+    usable.sort_by_key(|key| key.key_id);
+    Ok((usable, skipped))
+}
+
 /// A validated key map, indexed for O(1) lookup by domain and by key id.
 #[derive(Debug, Default)]
 pub struct KeyMap {
@@ -121,17 +188,8 @@ impl KeyMap {
                 });
                 continue;
             };
-            let mut keys = Vec::with_capacity(items.len());
-            for (index, item) in items.into_iter().enumerate() {
-                match serde_json::from_value::<BiscuitWebKey>(item) {
-                    Ok(key) => keys.push(key),
-                    Err(error) => skipped.push(SkippedEntry {
-                        domain: domain.clone(),
-                        index: Some(index),
-                        reason: error.to_string(),
-                    }),
-                }
-            }
+            let (keys, bad) = parse_items(&domain, items);
+            skipped.extend(bad);
             domains.insert(domain, keys);
         }
         for entry in &skipped {
@@ -246,6 +304,43 @@ mod tests {
                 ("a.example", Some(3)),
                 ("b.example", None)
             ]
+        );
+    }
+
+    #[test]
+    fn published_documents_drop_duplicates_and_expired_keys() {
+        let (k1, k2) = (KeyPair::new(), KeyPair::new());
+        let now =
+            SystemTime::from(DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").expect("date"));
+        let document = serde_json::json!([
+            item(&k2, 5, None),
+            item(&k1, 5, None),
+            item(&k1, 1, Some("2029-01-01T00:00:00Z")),
+            item(&k1, 2, Some("2031-01-01T00:00:00Z")),
+            {"algorithm": "ed25519", "key_bytes": "00", "key_id": 3},
+        ]);
+        let (keys, skipped) =
+            validate_published("a.example", document.to_string().as_bytes(), now).expect("valid");
+        let ids: Vec<_> = keys.iter().map(|k| k.key_id).collect();
+        assert_eq!(ids, [2, 5]);
+        assert_eq!(
+            keys[1].public_key,
+            k2.public(),
+            "the first item with an id wins"
+        );
+        assert_eq!(skipped.len(), 3);
+        assert_eq!(
+            validate_published("a.example", b"[]", now),
+            Ok((vec![], vec![]))
+        );
+        assert!(matches!(
+            validate_published("a.example", b"{}", now),
+            Err(KeySetError::NotAnArray(_))
+        ));
+        let broken = serde_json::json!([{"algorithm": "rsa"}]).to_string();
+        assert_eq!(
+            validate_published("a.example", broken.as_bytes(), now).map(|_| ()),
+            Err(KeySetError::NoUsableKey(1))
         );
     }
 

@@ -1,1 +1,19 @@
-//! key-sync: not built yet (see the open key-sync issue).
+//! key-sync: fetches each trusted domain's BWKS out of band and writes the
+//! authorizer's key map to Secrets Manager.
+//!
+//! # Layout
+//! - [`config`]: configuration from flags or environment variables.
+//! - [`fetch`]: HTTPS GET of one domain's `/.well-known/biscuit-web-keys`, bounded.
+//! - [`merge`]: the new key map from the current one and this round's results.
+//! - [`store`]: reading and writing the key-map secret (canonical JSON, idempotent writes).
+//! - [`sync`]: one round, tying the steps together, and its summary.
+//!
+//! Validation uses the authorizer's own key-set model ([`authorizer::keyset`]).
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod fetch;
+pub mod merge;
+pub mod store;
+pub mod sync;

@@ -1,0 +1,87 @@
+//! key-sync: a Lambda function run on a schedule, or `key-sync once` from a shell.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use key_sync::config::SyncConfig;
+use key_sync::sync::{Summary, Syncer};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(about = "Fetch each trusted domain's BWKS and write the authorizer's key map")]
+struct Cli {
+    #[command(flatten)]
+    config: SyncConfig,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one round now and print its summary (exit 1 if any domain failed).
+    Once,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    authorizer::log::init();
+    let cli = Cli::parse();
+    let secrets = authorizer::source::secrets_client().await;
+    let syncer = match Syncer::new(cli.config, secrets) {
+        Ok(syncer) => syncer,
+        Err(error) => {
+            eprintln!("key-sync: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Once) => match syncer.run().await {
+            Ok(summary) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).unwrap_or_default()
+                );
+                if summary.failed_domains().is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(error) => {
+                eprintln!("key-sync: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            let syncer = &syncer;
+            let handler =
+                service_fn(move |_: LambdaEvent<Value>| async move { round(syncer).await });
+            match lambda_runtime::run(handler).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("key-sync: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// One scheduled round: the summary, or an error (after writing what could be
+/// written) so the schedule's error metric and alarm see failed domains.
+async fn round(syncer: &Syncer) -> Result<Summary, String> {
+    let summary = syncer.run().await.map_err(|e| e.to_string())?;
+    let failed = summary.failed_domains();
+    if failed.is_empty() {
+        Ok(summary)
+    } else {
+        Err(format!(
+            "domains failed: {}; summary: {}",
+            failed.join(", "),
+            serde_json::to_string(&summary).unwrap_or_default()
+        ))
+    }
+}

@@ -1,0 +1,95 @@
+//! key-sync configuration; every flag is also an environment variable.
+
+use std::path::PathBuf;
+
+/// The default BWKS location of a domain.
+pub const DEFAULT_URL_TEMPLATE: &str = "https://{domain}/.well-known/biscuit-web-keys";
+
+/// Configuration of one sync round.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncConfig {
+    /// Trusted issuer domains, comma-separated.
+    #[arg(
+        long,
+        env = "TRUSTED_DOMAINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub trusted_domains: Vec<String>,
+    /// The key-map secret (name or ARN).
+    #[arg(long, env = "KEYSETS_SECRET_ID")]
+    pub keysets_secret_id: String,
+    /// Time allowed for one domain's fetch, in milliseconds.
+    #[arg(long, env = "FETCH_TIMEOUT_MS", default_value_t = 3000)]
+    pub fetch_timeout_ms: u64,
+    /// Largest BWKS document accepted, in bytes.
+    #[arg(long, env = "MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024)]
+    pub max_document_bytes: usize,
+    /// Where a domain's BWKS is fetched; `{domain}` is replaced by the domain.
+    #[arg(long, env = "BWKS_URL_TEMPLATE", default_value = DEFAULT_URL_TEMPLATE)]
+    pub url_template: String,
+    /// Allow a plain `http://` URL template (local tests only).
+    #[arg(long, env = "ALLOW_INSECURE_HTTP", default_value_t = false)]
+    pub allow_insecure_http: bool,
+    /// A PEM file of extra trusted root certificates (a private CA), added to the system roots.
+    #[arg(long, env = "EXTRA_CA_CERTS")]
+    pub extra_ca_certs: Option<PathBuf>,
+}
+
+/// Why a configured domain name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a DNS domain name")]
+pub struct BadDomain(pub String);
+
+/// The trusted domains, lowercased, checked to be DNS names, without duplicates.
+pub fn trusted_domains(config: &SyncConfig) -> Result<Vec<String>, BadDomain> {
+    let mut domains: Vec<String> = Vec::new();
+    for domain in &config.trusted_domains {
+        let domain = domain.trim().to_ascii_lowercase();
+        if domain.is_empty() {
+            continue;
+        }
+        if !is_dns_name(&domain) {
+            return Err(BadDomain(domain));
+        }
+        if !domains.contains(&domain) {
+            domains.push(domain);
+        }
+    }
+    Ok(domains)
+}
+
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_are_checked() {
+        assert!(is_dns_name("tenant-a.example"));
+        assert!(is_dns_name("localhost"));
+        for bad in [
+            "",
+            "a..b",
+            "-a.b",
+            "a/b",
+            "a.b:443",
+            "a b",
+            "ä.example",
+            "a.b/../c",
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+    }
+}

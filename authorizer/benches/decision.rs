@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::keyset::KeyMap;
-use authorizer::policy::Policy;
+use authorizer::policy::{self, Policy};
 use authorizer::{envelope, token};
 use biscuit_auth::builder::{date, fact, string};
 use biscuit_auth::{AuthorizerBuilder, Biscuit, BlockBuilder, KeyPair};
@@ -62,7 +62,8 @@ fn decision(c: &mut Criterion) {
         revoked: Default::default(),
     };
     let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
-    let bare_policy = AuthorizerBuilder::new().code(POLICY).expect("policy");
+    // The same limits as the library (biscuit-auth's 1 ms default times out under load).
+    let bare_policy = AuthorizerBuilder::new().code(POLICY).expect("policy").set_limits(policy::default_limits());
     let public_key = root.public();
 
     let mut group = c.benchmark_group("decision");

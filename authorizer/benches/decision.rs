@@ -63,7 +63,10 @@ fn decision(c: &mut Criterion) {
     };
     let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
     // The same limits as the library (biscuit-auth's 1 ms default times out under load).
-    let bare_policy = AuthorizerBuilder::new().code(POLICY).expect("policy").set_limits(policy::default_limits());
+    let bare_policy = AuthorizerBuilder::new()
+        .code(POLICY)
+        .expect("policy")
+        .set_limits(policy::default_limits());
     let public_key = root.public();
 
     let mut group = c.benchmark_group("decision");

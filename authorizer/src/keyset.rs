@@ -73,6 +73,20 @@ pub enum KeyMapError {
     NotAnObject,
 }
 
+/// The key map as stored: domain → key set, both in canonical order.
+pub type KeySets = BTreeMap<String, Vec<BiscuitWebKey>>;
+
+/// The canonical JSON of a key map, as it is stored: domains sorted, keys
+/// sorted by key id, so equal maps have equal bytes.
+pub fn canonical_json(key_sets: &KeySets) -> String {
+    let mut sorted = key_sets.clone();
+    for keys in sorted.values_mut() {
+        keys.sort_by_key(|key| key.key_id);
+    }
+    // Serializing string keys and BWKS items cannot fail.
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
 /// Why a published BWKS document was refused as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeySetError {
@@ -247,11 +261,16 @@ impl KeyMap {
         self.key_count
     }
 
-    /// The map as the JSON document it is stored as, domains sorted, items in order.
-    pub fn to_document(&self) -> BTreeMap<&str, Vec<BiscuitWebKey>> {
+    /// The map's key sets, as they are stored.
+    pub fn to_key_sets(&self) -> KeySets {
         self.domains
             .iter()
-            .map(|(domain, keys)| (&**domain, keys.all.iter().map(|k| k.to_bwks()).collect()))
+            .map(|(domain, keys)| {
+                (
+                    domain.to_string(),
+                    keys.all.iter().map(|k| k.to_bwks()).collect(),
+                )
+            })
             .collect()
     }
 }

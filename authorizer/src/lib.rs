@@ -18,12 +18,13 @@
 //! - [`engine`]: the pipeline tying the steps together.
 //! - [`function`]: the Lambda function: configuration from the environment and the handler.
 //! - [`config`]: settings from flags or environment, and file loaders.
-//! - [`replay`]: the `authz replay` command.
+//! - [`cli`]: the `authz` operator commands, one module each.
 //! - [`log`]: logging setup and the one line per decision.
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod engine;
@@ -35,7 +36,6 @@ pub mod key_choice;
 pub mod keyset;
 pub mod log;
 pub mod policy;
-pub mod replay;
 pub mod response;
 pub mod revocation;
 pub mod source;

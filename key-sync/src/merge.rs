@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
+pub use authorizer::keyset::KeySets;
 use biscuit_auth::BiscuitWebKey;
 use serde::Serialize;
-
-/// The key map as stored: domain → key set, both in canonical order.
-pub type KeySets = BTreeMap<String, Vec<BiscuitWebKey>>;
 
 /// What happened to one domain this round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

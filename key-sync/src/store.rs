@@ -1,12 +1,10 @@
 //! The key-map secret: read the current map, write a new one only when it
 //! changed, idempotently and within the SecretString size limit.
 
-use authorizer::keyset::KeyMap;
+use authorizer::keyset::{KeyMap, KeySets};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::Client;
 use sha2::{Digest, Sha256};
-
-use crate::merge::KeySets;
 
 /// Secrets Manager's limit on a SecretString.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
@@ -38,16 +36,6 @@ pub enum StoreError {
     },
 }
 
-/// The canonical JSON of a key map: domains sorted, keys sorted by key id.
-pub fn canonical_json(key_sets: &KeySets) -> String {
-    let mut sorted = key_sets.clone();
-    for keys in sorted.values_mut() {
-        keys.sort_by_key(|key| key.key_id);
-    }
-    // Serializing string keys and BWKS items cannot fail.
-    serde_json::to_string(&sorted).unwrap_or_default()
-}
-
 /// The `ClientRequestToken` for a content: its SHA-256 in hex (64 characters),
 /// so a retried write of the same content is idempotent.
 pub fn request_token(canonical: &str) -> String {
@@ -69,11 +57,7 @@ pub async fn read(client: &Client, id: &str) -> Result<KeySets, StoreError> {
         })?;
     let text = output.secret_string.unwrap_or_default();
     match KeyMap::parse(text.as_bytes()) {
-        Ok((map, _)) => Ok(map
-            .to_document()
-            .into_iter()
-            .map(|(domain, keys)| (domain.to_owned(), keys))
-            .collect()),
+        Ok((map, _)) => Ok(map.to_key_sets()),
         Err(error) => {
             tracing::warn!(%error, secret = id, "current key map does not parse; treating it as empty");
             Ok(KeySets::new())

@@ -111,8 +111,8 @@ impl Syncer {
                 .or_insert_with(|| Err("fetch task failed".to_owned()));
         }
         let (next, domains) = merge::merge(&current, results);
-        let canonical = store::canonical_json(&next);
-        let written = canonical != store::canonical_json(&current);
+        let canonical = keyset::canonical_json(&next);
+        let written = canonical != keyset::canonical_json(&current);
         let content_hash = if written {
             store::write(&self.secrets, secret_id, &canonical).await?
         } else {

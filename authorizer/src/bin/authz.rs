@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use authorizer::cli::{self, CliError};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -19,21 +20,38 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run saved API Gateway events through the authorizer's decision path, one JSON line each.
-    Replay(authorizer::replay::ReplayArgs),
+    Replay(cli::replay::ReplayArgs),
+    /// Create a root key pair for a domain: a private key file and its BWKS item.
+    Keygen(cli::keygen::KeygenArgs),
+    /// Assemble a domain's /.well-known/biscuit-web-keys document from BWKS items.
+    Bwks(cli::bwks::BwksArgs),
+    /// Assemble the domain-keyed key map the authorizer reads from BWKS documents.
+    Keymap(cli::keymap::KeymapArgs),
+    /// Mint a token with rootKeyId and the domain in the envelope's field 5.
+    Mint(cli::mint::MintArgs),
+    /// Append a block to a token, keeping its domain field.
+    Attenuate(cli::attenuate::AttenuateArgs),
+    /// Show a token's hints, blocks and revocation ids, and which trusted key verifies it.
+    Inspect(cli::inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
     authorizer::log::init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Replay(args) => {
-            authorizer::replay::run(&args, &mut std::io::stdout().lock()).map_err(|e| e.to_string())
-        }
+    let out = &mut std::io::stdout().lock();
+    let result: Result<(), CliError> = match &cli.command {
+        Command::Replay(args) => cli::replay::run(args, out),
+        Command::Keygen(args) => cli::keygen::run(args, out),
+        Command::Bwks(args) => cli::bwks::run(args, out),
+        Command::Keymap(args) => cli::keymap::run(args, out),
+        Command::Mint(args) => cli::mint::run(args, out),
+        Command::Attenuate(args) => cli::attenuate::run(args, out),
+        Command::Inspect(args) => cli::inspect::run(args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("authz: {message}");
+        Err(error) => {
+            eprintln!("authz: {error}");
             ExitCode::FAILURE
         }
     }

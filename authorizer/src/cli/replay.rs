@@ -8,7 +8,8 @@ use std::time::SystemTime;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
-use crate::config::{self, ConfigError, SettingsArgs};
+use super::CliError;
+use crate::config::{self, SettingsArgs};
 use crate::engine::{Engine, Trust};
 use crate::response::Answer;
 
@@ -35,27 +36,8 @@ pub struct ReplayArgs {
     pub events: Vec<PathBuf>,
 }
 
-/// Why replay could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    /// The configuration files are unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// An event path does not exist or cannot be listed.
-    #[error("cannot read events from {path}: {source}")]
-    Events {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Writing the output failed.
-    #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
-}
-
 /// Runs `authz replay`, writing one JSON line per event to `out`.
-pub fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), ReplayError> {
+pub fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), CliError> {
     let policy = config::load_policy(&args.policy)?;
     let trust = config::load_trust(&args.keysets, Some(&args.revoked))?;
     let engine = Engine::new(policy, args.settings.settings());
@@ -94,10 +76,10 @@ fn replay_one(engine: &Engine, trust: &Trust, path: &Path, now: SystemTime) -> V
 }
 
 /// The event files named: files as given, directories' `*.json` files sorted.
-fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReplayError> {
+fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     for path in paths {
-        let listing_error = |source| ReplayError::Events {
+        let listing_error = |source| CliError::Io {
             path: path.clone(),
             source,
         };

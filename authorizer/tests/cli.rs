@@ -1,0 +1,241 @@
+//! The `authz` commands end to end: keygen → bwks → keymap → mint → attenuate
+//! → inspect → replay, and clear one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("authz-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Dir(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn authz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_authz"))
+        .args(args)
+        .output()
+        .expect("run authz")
+}
+
+fn ok(args: &[&str]) -> String {
+    let output = authz(args);
+    assert!(
+        output.status.success(),
+        "authz {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn keygen_to_replay_round_trip() {
+    let dir = Dir::new("round-trip");
+    let out = s(&dir.0);
+    for (domain, id, algorithm) in [
+        ("a.example", "1", "ed25519"),
+        ("a.example", "2", "secp256r1"),
+        ("b.example", "1", "ed25519"),
+    ] {
+        let item: Value = serde_json::from_str(&ok(&[
+            "keygen",
+            "--domain",
+            domain,
+            "--key-id",
+            id,
+            "--algorithm",
+            algorithm,
+            "--out-dir",
+            out,
+        ]))
+        .expect("item JSON");
+        assert_eq!(item["algorithm"], algorithm);
+        let private = dir.path(&format!("{domain}-{id}.private.key"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&private)
+                .expect("key file")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    // keygen never overwrites a private key.
+    assert!(!authz(&[
+        "keygen",
+        "--domain",
+        "a.example",
+        "--key-id",
+        "1",
+        "--out-dir",
+        out
+    ])
+    .status
+    .success());
+
+    let a_doc = ok(&[
+        "bwks",
+        s(&dir.path("a.example-1.bwks.json")),
+        s(&dir.path("a.example-2.bwks.json")),
+    ]);
+    std::fs::write(dir.path("a.json"), a_doc).expect("write");
+    std::fs::write(
+        dir.path("b.json"),
+        ok(&["bwks", s(&dir.path("b.example-1.bwks.json"))]),
+    )
+    .expect("write");
+    let a_json = format!("a.example={}", s(&dir.path("a.json")));
+    let b_json = format!("b.example={}", s(&dir.path("b.json")));
+    let keymap = ok(&["keymap", &a_json, &b_json]);
+    let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
+    assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
+    std::fs::write(dir.path("keysets.json"), &keymap).expect("write");
+    std::fs::write(dir.path("revoked.json"), "[]").expect("write");
+
+    for (key_id, key_file) in [
+        ("1", "a.example-1.private.key"),
+        ("2", "a.example-2.private.key"),
+    ] {
+        let token = ok(&[
+            "mint",
+            "--domain",
+            "a.example",
+            "--key-id",
+            key_id,
+            "--private-key",
+            s(&dir.path(key_file)),
+            "--code",
+            "user(\"alice\"); right(\"read\");",
+            "--ttl",
+            "1h",
+        ]);
+        std::fs::write(
+            dir.path("policy.datalog"),
+            "allow if right(\"read\"), method(\"GET\"); deny if true;",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path("block.datalog"),
+            "check if path($p), $p.starts_with(\"/docs\");",
+        )
+        .expect("write");
+        let attenuated = ok(&[
+            "attenuate",
+            token.trim(),
+            "--code-file",
+            s(&dir.path("block.datalog")),
+        ]);
+        std::fs::write(dir.path("token.txt"), &attenuated).expect("write");
+
+        let report: Value = serde_json::from_str(&ok(&[
+            "inspect",
+            s(&dir.path("token.txt")),
+            "--keysets",
+            s(&dir.path("keysets.json")),
+            "--json",
+        ]))
+        .expect("inspect JSON");
+        assert_eq!(
+            report["domain_hint"], "a.example",
+            "attenuate keeps field 5"
+        );
+        assert_eq!(report["root_key_id"], key_id.parse::<u32>().expect("id"));
+        assert_eq!(report["blocks"].as_array().map(Vec::len), Some(2));
+        assert!(report["blocks"][0]
+            .as_str()
+            .is_some_and(|b| b.contains("user(\"alice\")") && b.contains("check if time")));
+        assert_eq!(report["revocation_ids"].as_array().map(Vec::len), Some(2));
+        assert_eq!(report["verification"]["verified"], true);
+        assert_eq!(report["verification"]["domain"], "a.example");
+
+        for (path, expected) in [("/docs/1", "allow"), ("/admin", "deny")] {
+            let event = json!({"type": "TOKEN", "authorizationToken": attenuated.trim(),
+                               "methodArn": format!("arn:aws:execute-api:eu-west-1:1:api/prod/GET{path}")});
+            std::fs::write(dir.path("event.json"), event.to_string()).expect("write");
+            let line: Value = serde_json::from_str(&ok(&[
+                "replay",
+                "--keysets",
+                s(&dir.path("keysets.json")),
+                "--policy",
+                s(&dir.path("policy.datalog")),
+                "--revoked",
+                s(&dir.path("revoked.json")),
+                s(&dir.path("event.json")),
+            ]))
+            .expect("replay line");
+            assert_eq!(line["outcome"], expected, "{path}: {line}");
+        }
+    }
+}
+
+#[test]
+fn errors_are_one_clear_line_without_panics() {
+    let dir = Dir::new("errors");
+    std::fs::write(dir.path("garbage.key"), "not a key").expect("write");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["inspect".into(), "%%%".into()],
+        vec!["inspect".into(), "AAAA".into()],
+        vec![
+            "attenuate".into(),
+            "AAAA".into(),
+            "--code".into(),
+            "check if true;".into(),
+        ],
+        vec![
+            "mint".into(),
+            "--domain".into(),
+            "a".into(),
+            "--key-id".into(),
+            "1".into(),
+            "--private-key".into(),
+            s(&dir.path("garbage.key")).into(),
+            "--code".into(),
+            "user(\"x\");".into(),
+        ],
+        vec![
+            "mint".into(),
+            "--domain".into(),
+            "a".into(),
+            "--key-id".into(),
+            "1".into(),
+            "--private-key".into(),
+            s(&dir.path("missing.key")).into(),
+            "--code".into(),
+            "user(\"x\");".into(),
+        ],
+        vec!["keymap".into(), "no-equals-sign".into()],
+        vec!["bwks".into(), s(&dir.path("garbage.key")).into()],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = authz(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("authz: "), "{args:?}: {stderr}");
+    }
+}

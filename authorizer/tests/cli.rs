@@ -192,39 +192,32 @@ fn keygen_to_replay_round_trip() {
 fn errors_are_one_clear_line_without_panics() {
     let dir = Dir::new("errors");
     std::fs::write(dir.path("garbage.key"), "not a key").expect("write");
+    let garbage_key = s(&dir.path("garbage.key")).to_owned();
+    let missing_key = s(&dir.path("missing.key")).to_owned();
+    let mint_with = |key: &str| -> Vec<String> {
+        [
+            "mint",
+            "--domain",
+            "a",
+            "--key-id",
+            "1",
+            "--private-key",
+            key,
+            "--code",
+            "user(\"x\");",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let words = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
     let cases: Vec<Vec<String>> = vec![
-        vec!["inspect".into(), "%%%".into()],
-        vec!["inspect".into(), "AAAA".into()],
-        vec![
-            "attenuate".into(),
-            "AAAA".into(),
-            "--code".into(),
-            "check if true;".into(),
-        ],
-        vec![
-            "mint".into(),
-            "--domain".into(),
-            "a".into(),
-            "--key-id".into(),
-            "1".into(),
-            "--private-key".into(),
-            s(&dir.path("garbage.key")).into(),
-            "--code".into(),
-            "user(\"x\");".into(),
-        ],
-        vec![
-            "mint".into(),
-            "--domain".into(),
-            "a".into(),
-            "--key-id".into(),
-            "1".into(),
-            "--private-key".into(),
-            s(&dir.path("missing.key")).into(),
-            "--code".into(),
-            "user(\"x\");".into(),
-        ],
-        vec!["keymap".into(), "no-equals-sign".into()],
-        vec!["bwks".into(), s(&dir.path("garbage.key")).into()],
+        words(&["inspect", "%%%"]),
+        words(&["inspect", "AAAA"]),
+        words(&["attenuate", "AAAA", "--code", "check if true;"]),
+        mint_with(&garbage_key),
+        mint_with(&missing_key),
+        words(&["keymap", "no-equals-sign"]),
+        words(&["bwks", &garbage_key]),
     ];
     for args in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -1,6 +1,7 @@
 #![allow(missing_docs)] // criterion_main! generates an undocumented main
-//! Per-decision cost of the authorizer against bare biscuit-auth verify +
-//! authorize of the same token, policy and request facts, in the same run.
+//! Per-decision cost of the authorizer (JSON event in, answer out) against
+//! bare biscuit-auth verify + authorize of the same token, policy and request
+//! facts, in the same run.
 //!
 //! `cargo bench -p authorizer --bench decision`; the ratio is
 //! `library/N` over `bare_biscuit/N` for tokens of N blocks.
@@ -11,7 +12,7 @@ use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::keyset::KeyMap;
 use authorizer::policy::{self, Policy};
 use authorizer::{envelope, token};
-use biscuit_auth::builder::{date, fact, string};
+use biscuit_auth::builder::{date, fact, int, string};
 use biscuit_auth::{AuthorizerBuilder, Biscuit, BlockBuilder, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
@@ -105,5 +106,24 @@ fn decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision);
+/// The library's own steps around verification, to see where its overhead goes.
+fn steps(c: &mut Criterion) {
+    let root = KeyPair::new();
+    let bytes = token_with_blocks(&root, 2);
+    let event = http_event(&token::encode(&bytes));
+    let mut group = c.benchmark_group("steps");
+    group.bench_function("event_parse", |b| {
+        b.iter(|| authorizer::event::AuthorizerEvent::from_json(event.clone()).expect("event"))
+    });
+    group.bench_function("event_clone", |b| b.iter(|| event.clone()));
+    group.bench_function("hints", |b| {
+        b.iter(|| envelope::read_hints(&bytes).expect("hints"))
+    });
+    group.bench_function("audit", |b| {
+        b.iter(|| authorizer::audit::audit(&bytes).expect("audit"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decision, steps);
 criterion_main!(benches);

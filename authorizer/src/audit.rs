@@ -5,10 +5,12 @@
 //! `domain($d)`, returned as a claim for the caller to compare with the
 //! verified domain.
 //!
-//! It reads biscuit-auth's own protobuf schema, decoded from the token bytes.
+//! It reads the block heads from the token's protobuf bytes (only the fields
+//! it needs; biscuit-auth has already decoded and verified the whole token).
+
+use std::sync::LazyLock;
 
 use biscuit_auth::datalog::SymbolTable;
-use biscuit_auth::format::schema::{self, term::Content};
 use prost::Message;
 
 /// Predicates the authorizer adds for each request; no token block may assert them.
@@ -51,68 +53,121 @@ pub type DomainClaims = Vec<String>;
 
 /// Audits a token that already verified. Returns the domain claims.
 pub fn audit(token: &[u8]) -> Result<DomainClaims, AuditFinding> {
-    let token =
-        schema::Biscuit::decode(token).map_err(|e| AuditFinding::Unreadable(e.to_string()))?;
-    reserved_facts(token)
-}
-
-fn reserved_facts(token: schema::Biscuit) -> Result<DomainClaims, AuditFinding> {
-    let unreadable = |e: &dyn std::fmt::Display| AuditFinding::Unreadable(e.to_string());
+    let unreadable = |e: prost::DecodeError| AuditFinding::Unreadable(e.to_string());
+    let token = wire::Token::decode(token).map_err(unreadable)?;
     // Symbols of the authority block and of first-party blocks accumulate in one
     // table; a third-party block (external signature) has a table of its own.
-    let mut shared = SymbolTable::new();
+    let mut shared: Vec<String> = Vec::new();
     let mut claims = DomainClaims::new();
-    let blocks = std::iter::once(token.authority).chain(token.blocks);
-    for (index, signed) in blocks.enumerate() {
-        let mut block = schema::Block::decode(&signed.block[..]).map_err(|e| unreadable(&e))?;
-        let own =
-            SymbolTable::from(std::mem::take(&mut block.symbols)).map_err(|e| unreadable(&e))?;
-        let third_party;
+    for (index, signed) in token.authority.iter().chain(&token.blocks).enumerate() {
+        let block = wire::BlockHeads::decode(&signed.block[..]).map_err(unreadable)?;
         let symbols = if signed.external_signature.is_some() {
-            third_party = own;
-            &third_party
+            block.symbols
         } else {
-            shared.extend(&own).map_err(|e| unreadable(&e))?;
-            &shared
+            shared.extend(block.symbols);
+            std::mem::take(&mut shared)
         };
-        let reserved = |name: u64| {
-            symbols
-                .get_symbol(name)
-                .filter(|name| RESERVED_PREDICATES.contains(name))
+        let resolve = |id: u64| symbol(&symbols, id);
+        let reserved = |name: u64| resolve(name).filter(|name| RESERVED_PREDICATES.contains(name));
+        let finding = |predicate: &str| AuditFinding::ReservedFact {
+            block: index,
+            predicate: predicate.to_owned(),
         };
-        for fact in &block.facts {
-            let Some(predicate) = reserved(fact.predicate.name) else {
+        for predicate in block
+            .facts
+            .iter()
+            .filter_map(|fact| fact.predicate.as_ref())
+        {
+            let Some(name) = reserved(predicate.name) else {
                 continue;
             };
-            match (index, predicate, fact.predicate.terms.as_slice()) {
-                (
-                    0,
-                    "domain",
-                    [schema::Term {
-                        content: Some(Content::String(claimed)),
-                    }],
-                ) => {
-                    let claimed = symbols
-                        .get_symbol(*claimed)
-                        .ok_or_else(|| unreadable(&"unknown symbol"))?;
-                    claims.push(claimed.to_owned());
-                }
-                _ => {
-                    return Err(AuditFinding::ReservedFact {
-                        block: index,
-                        predicate: predicate.to_owned(),
-                    })
-                }
-            }
+            let claimed = match predicate.terms.as_slice() {
+                [wire::Term { string: Some(id) }] if index == 0 && name == "domain" => resolve(*id),
+                _ => None,
+            };
+            claims.push(claimed.ok_or_else(|| finding(name))?.to_owned());
         }
-        if let Some(predicate) = block.rules.iter().find_map(|rule| reserved(rule.head.name)) {
-            return Err(AuditFinding::ReservedFact {
-                block: index,
-                predicate: predicate.to_owned(),
-            });
+        let heads = block.rules.iter().filter_map(|rule| rule.head.as_ref());
+        if let Some(name) = heads.filter_map(|head| reserved(head.name)).next() {
+            return Err(finding(name));
+        }
+        if signed.external_signature.is_none() {
+            shared = symbols;
         }
     }
     Ok(claims)
+}
+
+/// Symbol `id`: below 1024 from biscuit's default table, above from `table`.
+fn symbol(table: &[String], id: u64) -> Option<&str> {
+    static DEFAULTS: LazyLock<SymbolTable> = LazyLock::new(SymbolTable::new);
+    match id.checked_sub(SYMBOL_OFFSET) {
+        None => DEFAULTS.get_symbol(id),
+        Some(index) => table.get(usize::try_from(index).ok()?).map(String::as_str),
+    }
+}
+
+/// Where a token's own symbols start; lower ids are biscuit's default symbols.
+const SYMBOL_OFFSET: u64 = 1024;
+
+/// The parts of biscuit's protobuf schema the audit reads; prost skips the rest
+/// (checks, expressions, rule bodies, signatures) without decoding it.
+mod wire {
+    use prost::Message;
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Token {
+        #[prost(message, optional, tag = "2")]
+        pub authority: Option<SignedBlock>,
+        #[prost(message, repeated, tag = "3")]
+        pub blocks: Vec<SignedBlock>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct SignedBlock {
+        #[prost(bytes = "vec", tag = "1")]
+        pub block: Vec<u8>,
+        /// Only its presence matters: a third-party block.
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub external_signature: Option<Vec<u8>>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct BlockHeads {
+        #[prost(string, repeated, tag = "1")]
+        pub symbols: Vec<String>,
+        #[prost(message, repeated, tag = "4")]
+        pub facts: Vec<Fact>,
+        #[prost(message, repeated, tag = "5")]
+        pub rules: Vec<Rule>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Fact {
+        #[prost(message, optional, tag = "1")]
+        pub predicate: Option<Predicate>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Rule {
+        #[prost(message, optional, tag = "1")]
+        pub head: Option<Predicate>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Predicate {
+        #[prost(uint64, tag = "1")]
+        pub name: u64,
+        #[prost(message, repeated, tag = "2")]
+        pub terms: Vec<Term>,
+    }
+
+    /// A term; only the string variant (a symbol id) is read.
+    #[derive(Clone, PartialEq, Message)]
+    pub struct Term {
+        #[prost(uint64, optional, tag = "3")]
+        pub string: Option<u64>,
+    }
 }
 
 #[cfg(test)]

@@ -132,13 +132,12 @@ impl Engine {
             domain: verified.domain().to_owned(),
             key_id: verified.key().key_id,
         };
-        let token_id = verified
-            .biscuit()
-            .revocation_identifiers()
+        let revocation_ids = verified.biscuit().revocation_identifiers();
+        let token_id = revocation_ids
             .first()
             .map(|id| format!("biscuit:{}", hex::encode(id)));
         let started = Instant::now();
-        let verdict = self.allowed(event, &verified, trust, now);
+        let verdict = self.allowed(event, &verified, &revocation_ids, trust, now);
         Decision {
             verdict,
             identity: Some(identity),
@@ -165,6 +164,7 @@ impl Engine {
         &self,
         event: &AuthorizerEvent,
         token: &VerifiedToken,
+        revocation_ids: &[Vec<u8>],
         trust: &Trust,
         now: SystemTime,
     ) -> Result<Grant, Refusal> {
@@ -178,10 +178,7 @@ impl Engine {
                 verified: token.domain().to_owned(),
             });
         }
-        if let Some(block) = trust
-            .revoked
-            .first_revoked(&token.biscuit().revocation_identifiers())
-        {
+        if let Some(block) = trust.revoked.first_revoked(revocation_ids) {
             return Err(Refusal::Revoked { block });
         }
         let facts =

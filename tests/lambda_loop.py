@@ -63,7 +63,22 @@ def main():
         results.check("after rotation, a token signed by the removed key is refused",
                       outcome(invoke(function_port, old_token_event)) == "unauthorized")
 
-        # 3. Outage: Secrets Manager goes away.
+        # 3. A secret version that is not JSON: the last good map stays in force.
+        sm.put_secret_value(SecretId=KEYSETS_SECRET, SecretString="this is not JSON")
+        time.sleep(TTL_SECONDS + 1)
+        results.check("a secret that is not JSON: the last good map keeps deciding",
+                      outcome(invoke(function_port, new_event)) == "allow")
+
+        # 4. A map with one broken domain: the other domains keep working.
+        keysets["tenant-b.example"] = [{"algorithm": "rsa", "key_bytes": "zz", "key_id": 1}]
+        sm.put_secret_value(SecretId=KEYSETS_SECRET, SecretString=json.dumps(keysets))
+        time.sleep(TTL_SECONDS + 1)
+        results.check("one broken domain in the map: the others keep working",
+                      outcome(invoke(function_port, new_event)) == "allow")
+        results.check("one broken domain in the map: its tokens are refused",
+                      outcome(invoke(function_port, EVENTS / "http-v2-allow.json")) == "deny-or-unauthorized")
+
+        # 5. Outage: Secrets Manager goes away.
         Processes.stop(moto)
         time.sleep(TTL_SECONDS + 1)
         results.check("outage: a warm function keeps deciding from the cached map",

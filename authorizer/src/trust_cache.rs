@@ -317,6 +317,59 @@ mod tests {
         assert!(cache.get().await.is_ok(), "the next request tries again");
     }
 
+    /// Serves version N on its Nth fetch, slowly, so callers overlap a refresh.
+    struct Versions {
+        fetches: AtomicUsize,
+    }
+
+    impl DocumentSource for Versions {
+        async fn fetch(&self) -> Result<Document, SourceError> {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            doc(&format!("v{n}"), EMPTY)
+        }
+        fn name(&self) -> &str {
+            "versions"
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_during_a_refresh_see_the_old_or_the_new_map() {
+        let freshness = Freshness {
+            ttl: Duration::from_millis(30),
+            ..Freshness::default()
+        };
+        let cache = Arc::new(TrustCache::new(
+            Versions {
+                fetches: AtomicUsize::new(0),
+            },
+            None,
+            freshness,
+        ));
+        let first = cache.get().await.expect("loaded");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get().await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.expect("task").expect("trust"));
+        }
+        let second = cache.get().await.expect("loaded");
+        assert!(!Arc::ptr_eq(&first, &second), "a new version was loaded");
+        assert!(seen
+            .iter()
+            .all(|t| Arc::ptr_eq(t, &first) || Arc::ptr_eq(t, &second)));
+        assert_eq!(
+            cache.keys.fetches.load(Ordering::SeqCst),
+            2,
+            "one refresh for all 64 callers"
+        );
+    }
+
     #[tokio::test]
     async fn a_document_that_does_not_parse_is_a_failed_refresh() {
         let cache = TrustCache::new(

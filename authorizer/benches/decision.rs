@@ -87,11 +87,21 @@ fn decision(c: &mut Criterion) {
             |b, bytes| {
                 b.iter(|| {
                     let biscuit = Biscuit::from(bytes, public_key).expect("verify");
+                    // The facts the library adds for this event (the fact contract).
                     let facts = [
                         fact("domain", &[string(DOMAIN)]),
+                        fact("root_key_id", &[int(1)]),
+                        fact("time", &[date(&SystemTime::now())]),
                         fact("method", &[string("GET")]),
                         fact("path", &[string(PATH)]),
-                        fact("time", &[date(&SystemTime::now())]),
+                        fact("route", &[string("GET /tenants/{tenant}/{proxy+}")]),
+                        fact("source_ip", &[string("198.51.100.23")]),
+                        fact("stage", &[string("$default")]),
+                        fact("api_id", &[string("api")]),
+                        fact("account_id", &[string("123456789012")]),
+                        fact("region", &[string("eu-west-1")]),
+                        fact("path_param", &[string("proxy"), string("pets")]),
+                        fact("path_param", &[string("tenant"), string(DOMAIN)]),
                     ];
                     let mut builder = bare_policy.clone();
                     for f in facts {

@@ -31,6 +31,7 @@ pub mod engine;
 pub mod envelope;
 pub mod event;
 pub mod facts;
+#[cfg(feature = "lambda")]
 pub mod function;
 pub mod key_choice;
 pub mod keyset;
@@ -38,8 +39,10 @@ pub mod log;
 pub mod policy;
 pub mod response;
 pub mod revocation;
+#[cfg(feature = "lambda")]
 pub mod source;
 pub mod token;
+#[cfg(feature = "lambda")]
 pub mod trust_cache;
 pub mod verify;
 

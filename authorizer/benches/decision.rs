@@ -135,5 +135,66 @@ fn steps(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, steps);
+/// Key choice and key-map parsing as the map grows, up to as many keys as fit
+/// in a 64 KiB secret.
+fn key_map(c: &mut Criterion) {
+    let key_hex = KeyPair::new().public().to_bytes_hex();
+    let item = |id: u32| json!({"algorithm": "ed25519", "key_bytes": key_hex, "key_id": id, "issuer": null, "expires_at": null});
+    let mut sizes = vec![1, 10, 100];
+    // One key per domain: grow until the stored map would pass 64 KiB.
+    let full = (1..)
+        .find(|&n| {
+            let document: serde_json::Map<_, _> = (0..n)
+                .map(|i| (format!("tenant-{i}.example"), json!([item(i)])))
+                .collect();
+            serde_json::to_string(&document).map_or(0, |d| d.len()) > 64 * 1024
+        })
+        .map_or(400, |n| n - 1);
+    sizes.push(full);
+    let mut group = c.benchmark_group("key_map");
+    for domains in sizes {
+        let document: serde_json::Map<_, _> = (0..domains)
+            .map(|i| (format!("tenant-{i}.example"), json!([item(i as u32)])))
+            .collect();
+        let bytes = serde_json::to_vec(&document).expect("JSON");
+        let (keys, _) = KeyMap::parse(&bytes).expect("map");
+        let last = domains as u32 - 1;
+        let by_domain = envelope::Hints {
+            root_key_id: Some(last),
+            domain: Some(format!("tenant-{last}.example")),
+        };
+        let by_id = envelope::Hints {
+            root_key_id: Some(last),
+            domain: None,
+        };
+        let now = SystemTime::now();
+        let rules = authorizer::key_choice::KeyChoiceRules::default();
+        group.bench_with_input(
+            BenchmarkId::new("choose_by_domain", domains),
+            &by_domain,
+            |b, hints| {
+                b.iter(|| {
+                    authorizer::key_choice::candidates(&keys, hints, rules, now).expect("candidate")
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("choose_by_key_id", domains),
+            &by_id,
+            |b, hints| {
+                b.iter(|| {
+                    authorizer::key_choice::candidates(&keys, hints, rules, now).expect("candidate")
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new(format!("parse_{}_bytes", bytes.len()), domains),
+            &bytes,
+            |b, bytes| b.iter(|| KeyMap::parse(bytes).expect("map")),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision, steps, key_map);
 criterion_main!(benches);

@@ -1,0 +1,127 @@
+"""Cold start of the release `authorizer` binary: time from process start to
+its first decision, and peak RSS, with the key map from a file and from moto's
+Secrets Manager. A minimal Lambda runtime API on 127.0.0.1 hands the function
+one event and records when the answer arrives. A measurement (for
+BENCHMARKS.md), not a test: `.venv/bin/python tests/coldstart.py [RUNS]`."""
+
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from support import DEMO, EVENTS, ROOT, Processes, free_port, secrets_client, start_moto, tool_env
+
+BINARY = ROOT / "target" / "release" / "authorizer"
+
+
+class RuntimeApi:
+    """Serves one invocation, then holds the next poll until stopped."""
+
+    def __init__(self, event):
+        self.answered = threading.Event()
+        self.answer = None
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                if api.answered.is_set() or getattr(api, "served", False):
+                    api.answered.wait(30)
+                    self.send_response(410)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                api.served = True
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                for name, value in {"Lambda-Runtime-Aws-Request-Id": "req-1",
+                                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30000),
+                                    "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:1:function:authorizer",
+                                    "Lambda-Runtime-Trace-Id": "Root=1-0-0", "content-type": "application/json",
+                                    "content-length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length", "0"))
+                api.answer = (self.path, self.rfile.read(length))
+                api.answered_at = time.perf_counter()
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                api.answered.set()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def one_run(env, event):
+    api = RuntimeApi(event)
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.port}", AWS_LAMBDA_FUNCTION_NAME="authorizer",
+               AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="1",
+               AWS_LAMBDA_LOG_GROUP_NAME="cold", AWS_LAMBDA_LOG_STREAM_NAME="start", RUST_LOG="warn")
+    started = time.perf_counter()
+    process = subprocess.Popen([str(BINARY)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not api.answered.wait(30):
+            raise RuntimeError("no answer from the function")
+        elapsed_ms = (api.answered_at - started) * 1000
+        rss = peak_rss_kib(process.pid)
+        path, body = api.answer
+        if not path.endswith("/response") or not json.loads(body).get("isAuthorized"):
+            raise RuntimeError(f"unexpected answer {path} {body[:200]}")
+        return elapsed_ms, rss
+    finally:
+        process.kill()
+        process.wait()
+        api.stop()
+
+
+def main():
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "authorizer"], cwd=ROOT, check=True)
+    event = json.loads((EVENTS / "http-v2-allow.json").read_text())
+    processes = Processes()
+    try:
+        moto_port = free_port()
+        start_moto(processes, moto_port)
+        sm = secrets_client(moto_port)
+        sm.create_secret(Name="keysets", SecretString=(DEMO / "keysets.json").read_text())
+        base = tool_env(moto_port, POLICY_FILE=DEMO / "policy.datalog")
+        sources = {
+            "file": dict(base, KEYSETS_FILE=str(DEMO / "keysets.json")),
+            "moto": dict(base, KEYSETS_SECRET_ID="keysets"),
+        }
+        for name, env in sources.items():
+            samples = [one_run(env, event) for _ in range(runs)]
+            times = sorted(ms for ms, _ in samples)
+            print(f"coldstart/{name}: first decision median {statistics.median(times):.1f} ms, "
+                  f"min {times[0]:.1f} ms, max {times[-1]:.1f} ms; peak RSS {max(r for _, r in samples) / 1024:.1f} MiB ({runs} runs)")
+    finally:
+        processes.stop_all()
+    print(f"binary: {BINARY.stat().st_size / 1e6:.1f} MB (x86_64, release profile)")
+
+
+if __name__ == "__main__":
+    main()

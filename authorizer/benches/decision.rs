@@ -154,11 +154,11 @@ fn key_map(c: &mut Criterion) {
     let mut group = c.benchmark_group("key_map");
     for domains in sizes {
         let document: serde_json::Map<_, _> = (0..domains)
-            .map(|i| (format!("tenant-{i}.example"), json!([item(i as u32)])))
+            .map(|i| (format!("tenant-{i}.example"), json!([item(i)])))
             .collect();
         let bytes = serde_json::to_vec(&document).expect("JSON");
         let (keys, _) = KeyMap::parse(&bytes).expect("map");
-        let last = domains as u32 - 1;
+        let last = domains - 1;
         let by_domain = envelope::Hints {
             root_key_id: Some(last),
             domain: Some(format!("tenant-{last}.example")),

@@ -73,6 +73,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None,
     )?;
     let revoked_id = revocation_id(&revoked, &a)?;
+
+    // Holder binding: bound to the demo client certificate; the token's own check enforces it.
+    let client_pem = fs::read_to_string(format!("{DEMO}/client-cert.demo-only.pem"))?;
+    let fingerprint =
+        authorizer::holder::fingerprint(&client_pem).ok_or("the demo certificate is not PEM")?;
+    let bound = mint(
+        &a,
+        1,
+        Some("tenant-a.example"),
+        &format!(
+            r#"user("carol"); right("read"); holder_cert("{fingerprint}"); check if client_cert($fp), holder_cert($fp);"#
+        ),
+        None,
+    )?;
+
+    // Delegated minting: tenant A's authority block names a minter key; with
+    // DELEGATED_MINTERS on, the policy trusts third-party blocks that key signs.
+    let minter = demo_key("tenant-a.example-minter")?;
+    let stranger = demo_key("unnamed-minter")?;
+    let delegation = format!(r#"user("svc"); minter("{}");"#, minter.public());
+    let delegated = mint_delegated(&a, &delegation, &minter)?;
+    let unnamed = mint_delegated(&a, &delegation, &stranger)?;
+
+    // Least privilege (events/least-privilege, replayed with probes on): a token
+    // for one document, and the broad writer token, both reading that document.
+    let narrow = mint(
+        &a,
+        1,
+        Some("tenant-a.example"),
+        r#"user("alice"); right("read"); check if path("/tenants/tenant-a.example/docs/7");"#,
+        None,
+    )?;
     write_json(&format!("{DEMO}/revoked.json"), &json!([revoked_id]))?;
 
     let events = [
@@ -128,9 +160,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "http-v2-unauthorized-missing",
             http_v2(None, "GET", "/tenants/tenant-a.example/pets"),
         ),
+        (
+            "rest-request-allow-holder-bound",
+            with_client_cert(
+                rest_request(&bound, "GET", "/tenants/tenant-a.example/pets"),
+                &client_pem,
+            ),
+        ),
+        (
+            "rest-request-deny-holder-missing",
+            rest_request(&bound, "GET", "/tenants/tenant-a.example/pets"),
+        ),
+        (
+            "delegation/http-v2-allow-delegated",
+            http_v2(Some(&delegated), "GET", "/tenants/tenant-a.example/reports"),
+        ),
+        (
+            "delegation/http-v2-deny-unnamed-minter",
+            http_v2(Some(&unnamed), "GET", "/tenants/tenant-a.example/reports"),
+        ),
     ];
     for (name, event) in events {
         write_json(&format!("events/{name}.json"), &event)?;
+    }
+    let least_privilege = [
+        (
+            "http-v2-allow-narrow-token",
+            http_v2(Some(&narrow), "GET", "/tenants/tenant-a.example/docs/7"),
+        ),
+        (
+            "http-v2-deny-broad-token",
+            http_v2(Some(&writer), "GET", "/tenants/tenant-a.example/docs/7"),
+        ),
+    ];
+    for (name, event) in least_privilege {
+        write_json(&format!("events/least-privilege/{name}.json"), &event)?;
     }
     Ok(())
 }
@@ -174,6 +238,38 @@ fn mint(
     }
     let bytes = envelope::with_domain(&biscuit.to_vec()?, domain)?;
     Ok(token::encode(&bytes))
+}
+
+/// A token of `root` whose authority is `authority`, with a third-party block
+/// `right("read")` signed by `minter`.
+fn mint_delegated(
+    root: &KeyPair,
+    authority: &str,
+    minter: &KeyPair,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let biscuit = Biscuit::builder()
+        .code(authority)?
+        .root_key_id(1)
+        .build(root)?;
+    let grant = biscuit.third_party_request()?.create_block(
+        &minter.private(),
+        BlockBuilder::new().code(r#"right("read");"#)?,
+    )?;
+    let biscuit = biscuit.append_third_party(minter.public(), grant)?;
+    let bytes = envelope::with_domain(&biscuit.to_vec()?, Some("tenant-a.example"))?;
+    Ok(token::encode(&bytes))
+}
+
+/// Adds the mutual TLS client certificate API Gateway passes to a REST authorizer.
+fn with_client_cert(mut event: Value, pem: &str) -> Value {
+    event["requestContext"]["identity"]["clientCert"] = json!({
+        "clientCertPem": pem,
+        "subjectDN": "CN=demo-client (DEMO ONLY)",
+        "issuerDN": "CN=demo-client (DEMO ONLY)",
+        "serialNumber": "1",
+        "validity": {"notBefore": "Nov 23 00:00:00 2026 GMT", "notAfter": "Nov 21 00:00:00 2036 GMT"},
+    });
+    event
 }
 
 fn revocation_id(token: &str, root: &KeyPair) -> Result<String, Box<dyn std::error::Error>> {

@@ -29,6 +29,7 @@ pub const RESERVED_PREDICATES: &[&str] = &[
     "account_id",
     "region",
     "header",
+    "client_cert",
 ];
 
 /// What an audit found wrong with a token.
@@ -47,18 +48,23 @@ pub enum AuditFinding {
     Unreadable(String),
 }
 
-/// What the authority block says about the issuer's own domain: the string
-/// arguments of its `domain($d)` facts.
-pub type DomainClaims = Vec<String>;
+/// What the authority block states about its issuer, for the caller to act on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorityClaims {
+    /// The string arguments of its `domain($d)` facts.
+    pub domains: Vec<String>,
+    /// The string arguments of its `minter($public_key)` facts (delegated minters).
+    pub minters: Vec<String>,
+}
 
-/// Audits a token that already verified. Returns the domain claims.
-pub fn audit(token: &[u8]) -> Result<DomainClaims, AuditFinding> {
+/// Audits a token that already verified. Returns the authority block's claims.
+pub fn audit(token: &[u8]) -> Result<AuthorityClaims, AuditFinding> {
     let unreadable = |e: prost::DecodeError| AuditFinding::Unreadable(e.to_string());
     let token = wire::Token::decode(token).map_err(unreadable)?;
     // Symbols of the authority block and of first-party blocks accumulate in one
     // table; a third-party block (external signature) has a table of its own.
     let mut shared: Vec<String> = Vec::new();
-    let mut claims = DomainClaims::new();
+    let mut claims = AuthorityClaims::default();
     for (index, signed) in token.authority.iter().chain(&token.blocks).enumerate() {
         let block = wire::BlockHeads::decode(&signed.block[..]).map_err(unreadable)?;
         let symbols = if signed.external_signature.is_some() {
@@ -78,14 +84,18 @@ pub fn audit(token: &[u8]) -> Result<DomainClaims, AuditFinding> {
             .iter()
             .filter_map(|fact| fact.predicate.as_ref())
         {
-            let Some(name) = reserved(predicate.name) else {
-                continue;
-            };
-            let claimed = match predicate.terms.as_slice() {
-                [wire::Term { string: Some(id) }] if index == 0 && name == "domain" => resolve(*id),
+            let argument = match predicate.terms.as_slice() {
+                [wire::Term { string: Some(id) }] => resolve(*id),
                 _ => None,
             };
-            claims.push(claimed.ok_or_else(|| finding(name))?.to_owned());
+            match (index, resolve(predicate.name), argument) {
+                (0, Some("domain"), Some(domain)) => claims.domains.push(domain.to_owned()),
+                (0, Some("minter"), Some(key)) => claims.minters.push(key.to_owned()),
+                (_, Some(name), _) if RESERVED_PREDICATES.contains(&name) => {
+                    return Err(finding(name))
+                }
+                _ => {}
+            }
         }
         let heads = block.rules.iter().filter_map(|rule| rule.head.as_ref());
         if let Some(name) = heads.filter_map(|head| reserved(head.name)).next() {
@@ -175,7 +185,7 @@ mod tests {
     use super::*;
     use biscuit_auth::{Biscuit, BlockBuilder, KeyPair};
 
-    fn audited(authority: &str, attenuation: Option<&str>) -> Result<DomainClaims, AuditFinding> {
+    fn audited(authority: &str, attenuation: Option<&str>) -> Result<Vec<String>, AuditFinding> {
         let root = KeyPair::new();
         let mut token = Biscuit::builder()
             .code(authority)
@@ -187,7 +197,26 @@ mod tests {
                 .append(BlockBuilder::new().code(code).expect("block"))
                 .expect("append");
         }
-        audit(&token.to_vec().expect("serialize"))
+        audit(&token.to_vec().expect("serialize")).map(|claims| claims.domains)
+    }
+
+    #[test]
+    fn authority_minter_facts_are_claims_elsewhere_ignored() {
+        let root = KeyPair::new();
+        let token = Biscuit::builder()
+            .code(r#"minter("ed25519/00"); user("x");"#)
+            .expect("code")
+            .build(&root)
+            .expect("build");
+        let token = token
+            .append(
+                BlockBuilder::new()
+                    .code(r#"minter("ed25519/11");"#)
+                    .expect("block"),
+            )
+            .expect("append");
+        let claims = audit(&token.to_vec().expect("serialize")).expect("audit");
+        assert_eq!(claims.minters, ["ed25519/00"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::engine::{Settings, Trust};
 use crate::key_choice::KeyChoiceRules;
 use crate::keyset::{KeyMap, KeyMapError};
 use crate::policy::{Policy, PolicyError};
+use crate::probe::Probe;
 use crate::response::HttpApiResponseFormat;
 use crate::revocation::{RevocationList, RevocationListError};
 
@@ -42,6 +43,27 @@ pub struct SettingsArgs {
         default_value = ""
     )]
     pub header_allow_list: Vec<String>,
+    /// Least-privilege probes (comma-separated: write-method, sibling-path,
+    /// collection-root, method:VERB); an allowed request is denied when its
+    /// token would also allow one of them.
+    #[arg(
+        long,
+        env = "LEAST_PRIVILEGE_PROBES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub least_privilege_probes: Vec<String>,
+    /// Most probes, each one extra policy evaluation per allowed request.
+    #[arg(long, env = "MAX_PROBES", default_value_t = crate::probe::DEFAULT_MAX_PROBES)]
+    pub max_probes: usize,
+    /// Enforce holder binding: every `holder_cert($sha256)` fact in any block must
+    /// match the request's mutual TLS client certificate.
+    #[arg(long, env = "HOLDER_BINDING", default_value_t = false)]
+    pub holder_binding: bool,
+    /// Delegated minters: the policy also trusts third-party blocks signed by
+    /// the keys the authority block names with `minter("ed25519/...")`.
+    #[arg(long, env = "DELEGATED_MINTERS", default_value_t = false)]
+    pub delegated_minters: bool,
     /// Answer format for HTTP API (payload 2.0) events.
     #[arg(long, env = "HTTP_API_RESPONSE", value_enum, default_value_t = HttpApiResponseFormat::Simple)]
     pub http_api_response: HttpApiResponseFormat,
@@ -49,8 +71,22 @@ pub struct SettingsArgs {
 
 impl SettingsArgs {
     /// The engine settings these flags describe.
-    pub fn settings(&self) -> Settings {
-        Settings {
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let probes = self
+            .least_privilege_probes
+            .iter()
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| name.parse::<Probe>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::Settings)?;
+        if probes.len() > self.max_probes {
+            return Err(ConfigError::Settings(format!(
+                "{} least-privilege probes configured, over MAX_PROBES={}",
+                probes.len(),
+                self.max_probes
+            )));
+        }
+        Ok(Settings {
             max_token_bytes: self.max_token_bytes,
             key_choice: KeyChoiceRules {
                 max_candidates: self.max_candidates,
@@ -67,14 +103,20 @@ impl SettingsArgs {
                 .map(|name| name.trim().to_ascii_lowercase())
                 .filter(|name| !name.is_empty())
                 .collect(),
+            probes,
+            holder_binding: self.holder_binding,
+            delegated_minters: self.delegated_minters,
             http_response: self.http_api_response,
-        }
+        })
     }
 }
 
 /// Why configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A setting is unusable.
+    #[error("{0}")]
+    Settings(String),
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {

@@ -64,6 +64,15 @@ pub enum Refusal {
     /// The policy did not allow the request.
     #[error(transparent)]
     Policy(#[from] PolicyRefusal),
+    /// The token would also allow a probe request it was not presented for.
+    #[error("token broader than request: it would also allow the {probe} probe")]
+    TokenBroaderThanRequest {
+        /// The probe that was allowed.
+        probe: String,
+    },
+    /// The token is bound to a client certificate the request did not present.
+    #[error("token is bound to a client certificate the request did not present")]
+    HolderMismatch,
     /// The key map or revocation list is not available: fail closed.
     #[error("trusted keys are unavailable: {0}")]
     KeysUnavailable(String),
@@ -73,11 +82,24 @@ impl Refusal {
     /// What API Gateway is told for this refusal.
     pub fn outcome(&self) -> Outcome {
         match self {
+            // A verified token that is not good for this request: 403.
             Refusal::Policy(_)
+            | Refusal::TokenBroaderThanRequest { .. }
+            | Refusal::HolderMismatch
             | Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
                 Outcome::Deny
             }
-            _ => Outcome::Unauthorized,
+            // No valid token, or nothing to check it with: 401.
+            Refusal::Event(_)
+            | Refusal::Credential(_)
+            | Refusal::Token(_)
+            | Refusal::Envelope(_)
+            | Refusal::KeyChoice(_)
+            | Refusal::Verify(VerifyError::Malformed(_) | VerifyError::BadSignature { .. })
+            | Refusal::Verify(VerifyError::Audit(AuditFinding::Unreadable(_)))
+            | Refusal::DomainClaimMismatch { .. }
+            | Refusal::Revoked { .. }
+            | Refusal::KeysUnavailable(_) => Outcome::Unauthorized,
         }
     }
 
@@ -108,6 +130,8 @@ impl Refusal {
             Refusal::Policy(PolicyRefusal::NoMatchingPolicy) => "no_matching_policy",
             Refusal::Policy(PolicyRefusal::LimitReached(_)) => "limits_reached",
             Refusal::Policy(PolicyRefusal::Evaluation(_)) => "evaluation_failed",
+            Refusal::TokenBroaderThanRequest { .. } => "token_broader_than_request",
+            Refusal::HolderMismatch => "holder_binding_mismatch",
             Refusal::KeysUnavailable(_) => "keys_unavailable",
         }
     }

@@ -10,17 +10,15 @@ use biscuit_auth::AuthorizerLimits;
 use serde_json::Value;
 
 use crate::decision::{Decision, Identity, Refusal};
-use crate::event::AuthorizerEvent;
+use crate::event::{AuthorizerEvent, RequestInfo};
 use crate::key_choice::{self, KeyChoiceRules};
 use crate::keyset::KeyMap;
-use crate::policy::{self, Grant, Policy};
+use crate::policy::{self, Evaluation, Grant, Policy};
+use crate::probe::Probe;
 use crate::response::{self, Answer, HttpApiResponseFormat};
 use crate::revocation::RevocationList;
 use crate::verify::{self, VerifiedToken};
 use crate::{envelope, facts, token};
-
-/// Default header allow-list: no header reaches the policy unless configured.
-pub const DEFAULT_HEADER_ALLOW_LIST: &[&str] = &[];
 
 /// Operator settings that do not change between requests.
 #[derive(Debug, Clone)]
@@ -33,6 +31,12 @@ pub struct Settings {
     pub limits: AuthorizerLimits,
     /// Header names (lowercase) given to the policy as `header($name, $value)`.
     pub header_allow_list: Vec<String>,
+    /// Least-privilege probes evaluated after an allow (empty: off).
+    pub probes: Vec<Probe>,
+    /// Enforce `holder_cert` bindings against the client certificate.
+    pub holder_binding: bool,
+    /// Trust third-party blocks signed by minters the authority block names.
+    pub delegated_minters: bool,
     /// How HTTP API answers are written.
     pub http_response: HttpApiResponseFormat,
 }
@@ -43,10 +47,11 @@ impl Default for Settings {
             max_token_bytes: token::DEFAULT_MAX_TOKEN_BYTES,
             key_choice: KeyChoiceRules::default(),
             limits: policy::default_limits(),
-            header_allow_list: DEFAULT_HEADER_ALLOW_LIST
-                .iter()
-                .map(|h| h.to_string())
-                .collect(),
+            // No header reaches the policy unless configured.
+            header_allow_list: Vec::new(),
+            probes: Vec::new(),
+            holder_binding: false,
+            delegated_minters: false,
             http_response: HttpApiResponseFormat::default(),
         }
     }
@@ -181,11 +186,43 @@ impl Engine {
         if let Some(block) = trust.revoked.first_revoked(revocation_ids) {
             return Err(Refusal::Revoked { block });
         }
-        let facts =
-            facts::request_facts(&event.request, token, now, &self.settings.header_allow_list);
-        Ok(self
-            .policy
-            .evaluate(token, facts, self.settings.limits.clone())?)
+        let settings = &self.settings;
+        let trusted_minters = if settings.delegated_minters {
+            token.minters()
+        } else {
+            &[]
+        };
+        let evaluate = |request: &RequestInfo, collect_holder_certs: bool| {
+            let facts = facts::request_facts(request, token, now, &settings.header_allow_list);
+            let options = Evaluation {
+                limits: settings.limits.clone(),
+                collect_holder_certs,
+                trusted_minters,
+            };
+            self.policy.evaluate(token, facts, &options)
+        };
+        let grant = evaluate(&event.request, settings.holder_binding)?;
+        if settings.holder_binding {
+            let presented = event.request.client_cert.as_deref();
+            if grant
+                .holder_certs
+                .iter()
+                .any(|bound| Some(bound.as_str()) != presented)
+            {
+                return Err(Refusal::HolderMismatch);
+            }
+        }
+        for probe in &settings.probes {
+            let Some(probe_request) = probe.derive(&event.request) else {
+                continue;
+            };
+            if evaluate(&probe_request, false).is_ok() {
+                return Err(Refusal::TokenBroaderThanRequest {
+                    probe: probe.to_string(),
+                });
+            }
+        }
+        Ok(grant)
     }
 }
 

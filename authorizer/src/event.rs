@@ -15,6 +15,8 @@ use aws_lambda_events::http::{header::AUTHORIZATION, HeaderMap};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::holder;
+
 /// The kind of authorizer event, which also decides the response format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +84,8 @@ pub struct RequestInfo {
     pub query: Vec<(String, String)>,
     /// Headers (lowercase names), every value, sorted; filtered later by the allow-list.
     pub headers: Vec<(String, String)>,
+    /// SHA-256 fingerprint (hex) of the mutual TLS client certificate, if one was presented.
+    pub client_cert: Option<String>,
 }
 
 /// One authorizer event, parsed.
@@ -144,6 +148,12 @@ impl AuthorizerEvent {
                     api_id: context.apiid,
                     account_id: context.account_id,
                     region: arn.and_then(|arn| arn.region.map(str::to_owned)),
+                    client_cert: context
+                        .identity
+                        .as_ref()
+                        .and_then(|identity| identity.client_cert.as_ref())
+                        .and_then(|cert| cert.client_cert_pem.as_deref())
+                        .and_then(holder::fingerprint),
                     source_ip: context.identity.and_then(|identity| identity.source_ip),
                     path_params: sorted(event.path_parameters),
                     query,
@@ -169,6 +179,12 @@ impl AuthorizerEvent {
                     api_id: context.apiid,
                     account_id: context.account_id,
                     region: arn.and_then(|arn| arn.region.map(str::to_owned)),
+                    client_cert: context
+                        .authentication
+                        .as_ref()
+                        .and_then(|authentication| authentication.client_cert.as_ref())
+                        .and_then(|cert| cert.client_cert_pem.as_deref())
+                        .and_then(holder::fingerprint),
                     source_ip: context.http.source_ip,
                     path_params: sorted(event.path_parameters),
                     query: sorted(event.query_string_parameters),

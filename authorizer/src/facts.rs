@@ -30,6 +30,7 @@ pub fn request_facts(
         ("api_id", &request.api_id),
         ("account_id", &request.account_id),
         ("region", &request.region),
+        ("client_cert", &request.client_cert),
     ];
     for (name, value) in single {
         if let Some(value) = value {

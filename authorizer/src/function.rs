@@ -65,6 +65,12 @@ pub enum StartError {
     /// The policy is missing, unreadable or does not parse.
     #[error("policy: {0}")]
     Policy(String),
+    /// A decision setting is unusable.
+    #[error("settings: {0}")]
+    Settings(String),
+    /// No key map source is configured.
+    #[error("set KEYSETS_SECRET_ID or KEYSETS_FILE")]
+    NoKeySource,
 }
 
 /// The error whose message, `Unauthorized`, API Gateway turns into a 401 (REST APIs).
@@ -113,13 +119,19 @@ impl Function<ConfiguredSource> {
             _ => None,
         };
         let keys = source(&config.keysets_secret_id, &config.keysets_file)
-            .ok_or_else(|| StartError::Policy("set KEYSETS_SECRET_ID or KEYSETS_FILE".into()))?;
+            .ok_or(StartError::NoKeySource)?;
         let revoked = source(&config.revoked_secret_id, &config.revoked_file);
         let freshness = Freshness {
             ttl: Duration::from_secs(config.cache_ttl_seconds),
             max_staleness: Duration::from_secs(config.max_staleness_seconds),
         };
-        let engine = Engine::new(policy, config.settings.settings());
+        let engine = Engine::new(
+            policy,
+            config
+                .settings
+                .settings()
+                .map_err(|e| StartError::Settings(e.to_string()))?,
+        );
         Ok(Function::new(
             engine,
             TrustCache::new(keys, revoked, freshness),

@@ -12,6 +12,8 @@
 //! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
 //! - [`trust_cache`]: the parsed trust material kept between invocations, refreshed after a TTL.
 //! - [`facts`]: the request facts given to the policy.
+//! - [`holder`]: client certificate fingerprints for holder-bound tokens.
+//! - [`probe`]: least-privilege probes derived from a request.
 //! - [`policy`]: the operator's Datalog policy, parsed once, evaluated per request.
 //! - [`decision`]: outcomes and precise refusal reasons.
 //! - [`response`]: answers in the format of each event kind.
@@ -33,10 +35,12 @@ pub mod event;
 pub mod facts;
 #[cfg(feature = "lambda")]
 pub mod function;
+pub mod holder;
 pub mod key_choice;
 pub mod keyset;
 pub mod log;
 pub mod policy;
+pub mod probe;
 pub mod response;
 pub mod revocation;
 #[cfg(feature = "lambda")]

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use biscuit_auth::builder::{Fact, Rule, Term};
+use biscuit_auth::builder::{Fact, Rule, Scope, Term};
 use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
-use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
 use crate::verify::VerifiedToken;
@@ -52,6 +52,17 @@ pub enum PolicyRefusal {
     Evaluation(String),
 }
 
+/// How one evaluation runs.
+#[derive(Debug, Clone)]
+pub struct Evaluation<'a> {
+    /// Datalog limits.
+    pub limits: AuthorizerLimits,
+    /// Gather `holder_cert` facts from every block into [`Grant::holder_certs`].
+    pub collect_holder_certs: bool,
+    /// Minter keys whose third-party blocks the policy trusts, besides the authority block.
+    pub trusted_minters: &'a [PublicKey],
+}
+
 /// What an allowed request carries to API Gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
@@ -59,6 +70,8 @@ pub struct Grant {
     pub principal: Option<String>,
     /// `context($key, $value)` pairs derived by the policy (flat values only).
     pub context: serde_json::Map<String, Value>,
+    /// Every `holder_cert($fingerprint)` fact of any block, when asked for.
+    pub holder_certs: Vec<String>,
 }
 
 /// The parsed operator policy.
@@ -67,6 +80,7 @@ pub struct Policy {
     builder: AuthorizerBuilder,
     context_query: Rule,
     principal_query: Rule,
+    holder_query: Rule,
 }
 
 impl std::fmt::Debug for Policy {
@@ -84,6 +98,7 @@ impl Policy {
             builder,
             context_query: query("context($key, $value) <- context($key, $value)")?,
             principal_query: query("principal($p) <- principal($p)")?,
+            holder_query: query("holder_cert($h) <- holder_cert($h)")?,
         })
     }
 
@@ -92,9 +107,16 @@ impl Policy {
         &self,
         token: &VerifiedToken,
         request_facts: Vec<Fact>,
-        limits: AuthorizerLimits,
+        options: &Evaluation<'_>,
     ) -> Result<Grant, PolicyRefusal> {
-        let mut builder = self.builder.clone().set_limits(limits);
+        let mut builder = self.builder.clone().set_limits(options.limits.clone());
+        if !options.trusted_minters.is_empty() {
+            // The policy trusts the authority block and the named minters' blocks.
+            builder = builder.scope(Scope::Authority);
+            for minter in options.trusted_minters {
+                builder = builder.scope(Scope::PublicKey(*minter));
+            }
+        }
         for fact in request_facts {
             builder = builder.fact(fact).map_err(refusal)?;
         }
@@ -127,7 +149,26 @@ impl Policy {
             };
             context.insert(key.clone(), value);
         }
-        Ok(Grant { principal, context })
+        let holder_certs = if options.collect_holder_certs {
+            let facts: Vec<Fact> = authorizer
+                .query_all(self.holder_query.clone())
+                .map_err(refusal)?;
+            facts
+                .into_iter()
+                .map(|fact| match fact.predicate.terms.as_slice() {
+                    [Term::Str(fingerprint)] => fingerprint.to_ascii_lowercase(),
+                    // Not a fingerprint string: a binding nothing can match.
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Grant {
+            principal,
+            context,
+            holder_certs,
+        })
     }
 }
 

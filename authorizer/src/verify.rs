@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use biscuit_auth::{Biscuit, UnverifiedBiscuit};
+use biscuit_auth::{Biscuit, PublicKey, UnverifiedBiscuit};
 
-use crate::audit::{self, AuditFinding, DomainClaims};
+use crate::audit::{self, AuditFinding};
 use crate::keyset::TrustedKey;
 
 /// A token whose signature chain verified under `key`.
@@ -16,7 +16,8 @@ use crate::keyset::TrustedKey;
 pub struct VerifiedToken {
     biscuit: Biscuit,
     key: Arc<TrustedKey>,
-    domain_claims: DomainClaims,
+    domain_claims: Vec<String>,
+    minters: Vec<PublicKey>,
 }
 
 impl VerifiedToken {
@@ -38,6 +39,12 @@ impl VerifiedToken {
     /// Domains the authority block claims with `domain($d)` facts.
     pub fn domain_claims(&self) -> &[String] {
         &self.domain_claims
+    }
+
+    /// Minter keys the authority block names with `minter($public_key)` facts
+    /// (entries that are not a public key are left out).
+    pub fn minters(&self) -> &[PublicKey] {
+        &self.minters
     }
 }
 
@@ -72,11 +79,23 @@ pub fn verify(token: &[u8], candidates: &[Arc<TrustedKey>]) -> Result<VerifiedTo
         return Err(bad_signature("no candidate key".into()));
     };
     let verified = |biscuit: Biscuit, key: &Arc<TrustedKey>| {
-        let domain_claims = audit::audit(token)?;
+        let claims = audit::audit(token)?;
+        let minters = claims
+            .minters
+            .iter()
+            .filter_map(|text| match text.parse::<PublicKey>() {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    tracing::debug!(minter = %text, %error, "authority names a minter that is not a public key");
+                    None
+                }
+            })
+            .collect();
         Ok(VerifiedToken {
             biscuit,
             key: key.clone(),
-            domain_claims,
+            domain_claims: claims.domains,
+            minters,
         })
     };
     // Only the last attempt may consume the parsed token; earlier ones verify a copy.

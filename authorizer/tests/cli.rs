@@ -189,6 +189,107 @@ fn keygen_to_replay_round_trip() {
 }
 
 #[test]
+fn delegated_minting_with_third_party_blocks() {
+    let dir = Dir::new("third-party");
+    let out = s(&dir.0);
+    ok(&[
+        "keygen",
+        "--domain",
+        "a.example",
+        "--key-id",
+        "1",
+        "--out-dir",
+        out,
+    ]);
+    ok(&[
+        "keygen",
+        "--domain",
+        "minter.a.example",
+        "--key-id",
+        "1",
+        "--out-dir",
+        out,
+    ]);
+    ok(&[
+        "keygen",
+        "--domain",
+        "stranger.example",
+        "--key-id",
+        "1",
+        "--out-dir",
+        out,
+    ]);
+    let doc = ok(&["bwks", s(&dir.path("a.example-1.bwks.json"))]);
+    std::fs::write(dir.path("a.json"), doc).expect("write");
+    std::fs::write(
+        dir.path("keysets.json"),
+        ok(&["keymap", &format!("a.example={}", s(&dir.path("a.json")))]),
+    )
+    .expect("write");
+    std::fs::write(dir.path("revoked.json"), "[]").expect("write");
+    std::fs::write(
+        dir.path("policy.datalog"),
+        "allow if right(\"read\"); deny if true;",
+    )
+    .expect("write");
+    let minter_item: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path("minter.a.example-1.bwks.json")).expect("item"),
+    )
+    .expect("JSON");
+    let minter_key = format!(
+        "ed25519/{}",
+        minter_item["key_bytes"].as_str().expect("hex")
+    );
+    let authority = format!("user(\"svc\"); minter(\"{minter_key}\");");
+    let token = ok(&[
+        "mint",
+        "--domain",
+        "a.example",
+        "--key-id",
+        "1",
+        "--private-key",
+        s(&dir.path("a.example-1.private.key")),
+        "--code",
+        &authority,
+    ]);
+    let request = ok(&["third-party-request", token.trim()]);
+    for (signer, expected) in [
+        ("minter.a.example-1.private.key", "allow"),
+        ("stranger.example-1.private.key", "deny"),
+    ] {
+        let block = ok(&[
+            "third-party-block",
+            "--request",
+            request.trim(),
+            "--private-key",
+            s(&dir.path(signer)),
+            "--code",
+            "right(\"read\");",
+        ]);
+        let delegated = ok(&["append-third-party", token.trim(), "--block", block.trim()]);
+        let report: Value =
+            serde_json::from_str(&ok(&["inspect", delegated.trim(), "--json"])).expect("JSON");
+        assert_eq!(report["domain_hint"], "a.example", "field 5 is kept");
+        assert_eq!(report["blocks"].as_array().map(Vec::len), Some(2));
+        let event = json!({"type": "TOKEN", "authorizationToken": delegated.trim(), "methodArn": "arn:aws:execute-api:r:1:api/s/GET/x"});
+        std::fs::write(dir.path("event.json"), event.to_string()).expect("write");
+        let line: Value = serde_json::from_str(&ok(&[
+            "replay",
+            "--delegated-minters",
+            "--keysets",
+            s(&dir.path("keysets.json")),
+            "--policy",
+            s(&dir.path("policy.datalog")),
+            "--revoked",
+            s(&dir.path("revoked.json")),
+            s(&dir.path("event.json")),
+        ]))
+        .expect("replay line");
+        assert_eq!(line["outcome"], expected, "{signer}: {line}");
+    }
+}
+
+#[test]
 fn errors_are_one_clear_line_without_panics() {
     let dir = Dir::new("errors");
     std::fs::write(dir.path("garbage.key"), "not a key").expect("write");

@@ -41,6 +41,10 @@ fn demo_events_give_the_documented_outcomes() {
     let expected = [
         ("events/http-v2-allow.json", "allow/allowed"),
         ("events/http-v2-deny-other-tenant.json", "deny/deny_policy"),
+        (
+            "events/http-v2-deny-unnamed-minter.json",
+            "deny/deny_policy",
+        ),
         ("events/http-v2-deny.json", "deny/failed_checks"),
         (
             "events/http-v2-unauthorized-forged-domain.json",
@@ -51,6 +55,14 @@ fn demo_events_give_the_documented_outcomes() {
             "unauthorized/missing_token",
         ),
         ("events/rest-request-allow.json", "allow/allowed"),
+        (
+            "events/rest-request-allow-holder-bound.json",
+            "allow/allowed",
+        ),
+        (
+            "events/rest-request-deny-holder-missing.json",
+            "deny/failed_checks",
+        ),
         ("events/rest-request-deny.json", "deny/deny_policy"),
         (
             "events/rest-request-unauthorized-revoked.json",
@@ -79,6 +91,48 @@ fn demo_events_give_the_documented_outcomes() {
             _ => assert!(line["response"].is_object(), "{line}"),
         }
     }
+}
+
+#[test]
+fn least_privilege_events_with_probes_on() {
+    let output = authz(&[
+        "replay",
+        "--least-privilege-probes",
+        "write-method,sibling-path",
+        "events/least-privilege/",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    let outcomes: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap_or_default(),
+                l["reason_kind"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "events/least-privilege/http-v2-allow-narrow-token.json",
+                "allowed"
+            ),
+            (
+                "events/least-privilege/http-v2-deny-broad-token.json",
+                "token_broader_than_request"
+            ),
+        ]
+    );
 }
 
 #[test]

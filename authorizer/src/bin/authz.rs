@@ -33,6 +33,12 @@ enum Command {
     Attenuate(cli::attenuate::AttenuateArgs),
     /// Show a token's hints, blocks and revocation ids, and which trusted key verifies it.
     Inspect(cli::inspect::InspectArgs),
+    /// Ask for a third-party block (delegated minting): the request a minter signs.
+    ThirdPartyRequest(cli::third_party::RequestArgs),
+    /// As a minter, sign a third-party block (the grant) for a request.
+    ThirdPartyBlock(cli::third_party::BlockArgs),
+    /// Append a minter's third-party block to a token, keeping its domain field.
+    AppendThirdParty(cli::third_party::AppendArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +53,9 @@ fn main() -> ExitCode {
         Command::Mint(args) => cli::mint::run(args, out),
         Command::Attenuate(args) => cli::attenuate::run(args, out),
         Command::Inspect(args) => cli::inspect::run(args, out),
+        Command::ThirdPartyRequest(args) => cli::third_party::request(args, out),
+        Command::ThirdPartyBlock(args) => cli::third_party::block(args, out),
+        Command::AppendThirdParty(args) => cli::third_party::append(args, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

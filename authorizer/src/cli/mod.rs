@@ -8,6 +8,7 @@ pub mod keygen;
 pub mod keymap;
 pub mod mint;
 pub mod replay;
+pub mod third_party;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

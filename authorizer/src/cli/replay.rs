@@ -40,7 +40,7 @@ pub struct ReplayArgs {
 pub fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), CliError> {
     let policy = config::load_policy(&args.policy)?;
     let trust = config::load_trust(&args.keysets, Some(&args.revoked))?;
-    let engine = Engine::new(policy, args.settings.settings());
+    let engine = Engine::new(policy, args.settings.settings()?);
     let now = args.now.map_or_else(SystemTime::now, SystemTime::from);
     for path in event_files(&args.events)? {
         let line = replay_one(&engine, &trust, &path, now);

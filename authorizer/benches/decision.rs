@@ -13,7 +13,7 @@ use authorizer::keyset::KeyMap;
 use authorizer::policy::{self, Policy};
 use authorizer::{envelope, token};
 use biscuit_auth::builder::{date, fact, int, string};
-use biscuit_auth::{AuthorizerBuilder, Biscuit, BlockBuilder, KeyPair};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
 
@@ -116,6 +116,56 @@ fn decision(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the opt-in probes and the Datalog limits add to one decision (1-block token).
+fn options(c: &mut Criterion) {
+    let root = KeyPair::new();
+    let keysets = json!({DOMAIN: [{"algorithm": "ed25519", "key_bytes": root.public().to_bytes_hex(), "key_id": 1}]});
+    let (keys, _) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
+    let trust = Trust {
+        keys,
+        revoked: Default::default(),
+    };
+    let event = http_event(&token::encode(&token_with_blocks(&root, 1)));
+    // Three probes the read-only token passes: each is one more evaluation.
+    let probes = ["write-method", "method:POST", "method:PUT"]
+        .map(|p| p.parse().expect("probe"))
+        .to_vec();
+    let relaxed = AuthorizerLimits {
+        max_facts: u64::MAX,
+        max_iterations: u64::MAX,
+        max_time: std::time::Duration::from_secs(1),
+    };
+    let engines = [
+        ("default", Settings::default()),
+        (
+            "three_probes",
+            Settings {
+                probes,
+                ..Settings::default()
+            },
+        ),
+        (
+            "relaxed_limits",
+            Settings {
+                limits: relaxed,
+                ..Settings::default()
+            },
+        ),
+    ];
+    let mut group = c.benchmark_group("options");
+    for (name, settings) in engines {
+        let engine = Engine::new(Policy::parse(POLICY).expect("policy"), settings);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let evaluated = engine.evaluate(event.clone(), Ok(&trust), SystemTime::now());
+                assert!(evaluated.decision.verdict.is_ok());
+                evaluated
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The library's own steps around verification, to see where its overhead goes.
 fn steps(c: &mut Criterion) {
     let root = KeyPair::new();
@@ -196,5 +246,5 @@ fn key_map(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, steps, key_map);
+criterion_group!(benches, decision, options, steps, key_map);
 criterion_main!(benches);

@@ -43,8 +43,7 @@ fn main() {
                                 let begun = Instant::now();
                                 let evaluated =
                                     engine.evaluate(event.clone(), Ok(&trust), SystemTime::now());
-                                assert!(evaluated.decision.verdict.is_ok());
-                                begun.elapsed()
+                                (begun.elapsed(), evaluated.decision.verdict.is_ok())
                             })
                             .collect::<Vec<_>>()
                     })

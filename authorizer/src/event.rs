@@ -148,12 +148,13 @@ impl AuthorizerEvent {
                     api_id: context.apiid,
                     account_id: context.account_id,
                     region: arn.and_then(|arn| arn.region.map(str::to_owned)),
-                    client_cert: context
-                        .identity
-                        .as_ref()
-                        .and_then(|identity| identity.client_cert.as_ref())
-                        .and_then(|cert| cert.client_cert_pem.as_deref())
-                        .and_then(holder::fingerprint),
+                    client_cert: certificate_fingerprint(
+                        context
+                            .identity
+                            .as_ref()
+                            .and_then(|identity| identity.client_cert.as_ref())
+                            .and_then(|cert| cert.client_cert_pem.as_deref()),
+                    ),
                     source_ip: context.identity.and_then(|identity| identity.source_ip),
                     path_params: sorted(event.path_parameters),
                     query,
@@ -179,12 +180,13 @@ impl AuthorizerEvent {
                     api_id: context.apiid,
                     account_id: context.account_id,
                     region: arn.and_then(|arn| arn.region.map(str::to_owned)),
-                    client_cert: context
-                        .authentication
-                        .as_ref()
-                        .and_then(|authentication| authentication.client_cert.as_ref())
-                        .and_then(|cert| cert.client_cert_pem.as_deref())
-                        .and_then(holder::fingerprint),
+                    client_cert: certificate_fingerprint(
+                        context
+                            .authentication
+                            .as_ref()
+                            .and_then(|authentication| authentication.client_cert.as_ref())
+                            .and_then(|cert| cert.client_cert_pem.as_deref()),
+                    ),
                     source_ip: context.http.source_ip,
                     path_params: sorted(event.path_parameters),
                     query: sorted(event.query_string_parameters),
@@ -199,6 +201,11 @@ impl AuthorizerEvent {
             }
         })
     }
+}
+
+/// The fingerprint of the client certificate API Gateway passed, if any.
+fn certificate_fingerprint(pem: Option<&str>) -> Option<String> {
+    pem.and_then(holder::fingerprint)
 }
 
 fn detect_kind(json: &Value) -> Option<EventKind> {

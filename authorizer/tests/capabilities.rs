@@ -206,6 +206,21 @@ fn enforced_holder_binding_covers_bindings_added_by_any_block() {
     );
 }
 
+/// `token` with a third-party block `right("read")` signed by `signer`.
+fn granted_by(token: &biscuit_auth::Biscuit, signer: &KeyPair) -> biscuit_auth::Biscuit {
+    let grant = BlockBuilder::new()
+        .code(r#"right("read");"#)
+        .expect("grant");
+    let block = token
+        .third_party_request()
+        .expect("request")
+        .create_block(&signer.private(), grant)
+        .expect("block");
+    token
+        .append_third_party(signer.public(), block)
+        .expect("append")
+}
+
 #[test]
 fn delegated_minters_named_by_the_authority_block() {
     let (a, trust) = setup();
@@ -213,43 +228,28 @@ fn delegated_minters_named_by_the_authority_block() {
         delegated_minters: true,
         ..Settings::default()
     });
-    let minter = KeyPair::new();
-    let stranger = KeyPair::new();
-    let token = a.mint(&format!(r#"minter("{}");"#, minter.public()));
-    let granted_by = |key: &KeyPair| {
-        let block = token
-            .third_party_request()
-            .expect("request")
-            .create_block(
-                &key.private(),
-                BlockBuilder::new()
-                    .code(r#"right("read");"#)
-                    .expect("grant"),
-            )
-            .expect("block");
-        let biscuit = token
-            .append_third_party(key.public(), block)
-            .expect("append");
+    let (minter, stranger) = (KeyPair::new(), KeyPair::new());
+    let get = |biscuit: &biscuit_auth::Biscuit| {
         request_event(
-            Some(&format!("Bearer {}", encode(&biscuit, Some("a.example")))),
+            Some(&format!("Bearer {}", encode(biscuit, Some("a.example")))),
             "GET",
             "/x",
         )
     };
-    assert_eq!(decide(&delegating, &trust, granted_by(&minter)).0, "allow");
+    let token = a.mint(&format!(r#"minter("{}");"#, minter.public()));
     assert_eq!(
-        decide(&delegating, &trust, granted_by(&stranger)).0,
+        decide(&delegating, &trust, get(&granted_by(&token, &minter))).0,
+        "allow"
+    );
+    assert_eq!(
+        decide(&delegating, &trust, get(&granted_by(&token, &stranger))).0,
         "deny",
         "a grant from a key the authority does not name"
     );
     // Off (the default), third-party grants are not trusted at all.
+    let plain = engine_with(Settings::default());
     assert_eq!(
-        decide(
-            &engine_with(Settings::default()),
-            &trust,
-            granted_by(&minter)
-        )
-        .0,
+        decide(&plain, &trust, get(&granted_by(&token, &minter))).0,
         "deny"
     );
     // A minter named in an attenuation block is not trusted.
@@ -257,23 +257,8 @@ fn delegated_minters_named_by_the_authority_block() {
         &a.mint(r#"user("x");"#),
         &format!(r#"minter("{}");"#, minter.public()),
     );
-    let block = appended
-        .third_party_request()
-        .expect("request")
-        .create_block(
-            &minter.private(),
-            BlockBuilder::new()
-                .code(r#"right("read");"#)
-                .expect("grant"),
-        )
-        .expect("block");
-    let biscuit = appended
-        .append_third_party(minter.public(), block)
-        .expect("append");
-    let event = request_event(
-        Some(&format!("Bearer {}", encode(&biscuit, Some("a.example")))),
-        "GET",
-        "/x",
+    assert_eq!(
+        decide(&delegating, &trust, get(&granted_by(&appended, &minter))).0,
+        "deny"
     );
-    assert_eq!(decide(&delegating, &trust, event).0, "deny");
 }

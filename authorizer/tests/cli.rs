@@ -47,6 +47,32 @@ fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// Replays a TOKEN event for `GET path` with the directory's key map, policy
+/// and revocation list; returns the JSON line.
+fn replay_token(dir: &Dir, token: &str, path: &str, flags: &[&str]) -> Value {
+    let event = json!({"type": "TOKEN", "authorizationToken": token,
+                       "methodArn": format!("arn:aws:execute-api:eu-west-1:1:api/prod/GET{path}")});
+    std::fs::write(dir.path("event.json"), event.to_string()).expect("write");
+    let (keysets, policy, revoked, event) = (
+        dir.path("keysets.json"),
+        dir.path("policy.datalog"),
+        dir.path("revoked.json"),
+        dir.path("event.json"),
+    );
+    let mut args = vec![
+        "replay",
+        "--keysets",
+        s(&keysets),
+        "--policy",
+        s(&policy),
+        "--revoked",
+        s(&revoked),
+    ];
+    args.extend_from_slice(flags);
+    args.push(s(&event));
+    serde_json::from_str(&ok(&args)).expect("replay line")
+}
+
 #[test]
 fn keygen_to_replay_round_trip() {
     let dir = Dir::new("round-trip");
@@ -169,20 +195,7 @@ fn keygen_to_replay_round_trip() {
         assert_eq!(report["verification"]["domain"], "a.example");
 
         for (path, expected) in [("/docs/1", "allow"), ("/admin", "deny")] {
-            let event = json!({"type": "TOKEN", "authorizationToken": attenuated.trim(),
-                               "methodArn": format!("arn:aws:execute-api:eu-west-1:1:api/prod/GET{path}")});
-            std::fs::write(dir.path("event.json"), event.to_string()).expect("write");
-            let line: Value = serde_json::from_str(&ok(&[
-                "replay",
-                "--keysets",
-                s(&dir.path("keysets.json")),
-                "--policy",
-                s(&dir.path("policy.datalog")),
-                "--revoked",
-                s(&dir.path("revoked.json")),
-                s(&dir.path("event.json")),
-            ]))
-            .expect("replay line");
+            let line = replay_token(&dir, attenuated.trim(), path, &[]);
             assert_eq!(line["outcome"], expected, "{path}: {line}");
         }
     }
@@ -271,20 +284,7 @@ fn delegated_minting_with_third_party_blocks() {
             serde_json::from_str(&ok(&["inspect", delegated.trim(), "--json"])).expect("JSON");
         assert_eq!(report["domain_hint"], "a.example", "field 5 is kept");
         assert_eq!(report["blocks"].as_array().map(Vec::len), Some(2));
-        let event = json!({"type": "TOKEN", "authorizationToken": delegated.trim(), "methodArn": "arn:aws:execute-api:r:1:api/s/GET/x"});
-        std::fs::write(dir.path("event.json"), event.to_string()).expect("write");
-        let line: Value = serde_json::from_str(&ok(&[
-            "replay",
-            "--delegated-minters",
-            "--keysets",
-            s(&dir.path("keysets.json")),
-            "--policy",
-            s(&dir.path("policy.datalog")),
-            "--revoked",
-            s(&dir.path("revoked.json")),
-            s(&dir.path("event.json")),
-        ]))
-        .expect("replay line");
+        let line = replay_token(&dir, delegated.trim(), "/x", &["--delegated-minters"]);
         assert_eq!(line["outcome"], expected, "{signer}: {line}");
     }
 }

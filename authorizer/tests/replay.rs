@@ -1,10 +1,10 @@
 //! `authz replay` on the demo events, as a user runs it from the repository root.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn authz(args: &[&str]) -> std::process::Output {
+fn authz(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_authz"))
         .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -12,32 +12,45 @@ fn authz(args: &[&str]) -> std::process::Output {
         .expect("run authz")
 }
 
-#[test]
-fn demo_events_give_the_documented_outcomes() {
-    let output = authz(&["replay", "events/"]);
+/// Runs `authz replay ARGS`, which must succeed; returns its JSON lines.
+fn replay(args: &[&str]) -> Vec<Value> {
+    let output = authz(&[&["replay"], args].concat());
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
+    String::from_utf8(output.stdout)
         .expect("utf-8")
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
-        .collect();
-    let outcomes: Vec<(String, String)> = lines
+        .collect()
+}
+
+/// (event, "outcome/reason kind") of each line.
+fn outcomes(lines: &[Value]) -> Vec<(String, String)> {
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    lines
         .iter()
         .map(|l| {
             (
-                l["event"].as_str().unwrap_or_default().to_owned(),
-                format!(
-                    "{}/{}",
-                    l["outcome"].as_str().unwrap_or_default(),
-                    l["reason_kind"].as_str().unwrap_or_default()
-                ),
+                text(&l["event"]),
+                format!("{}/{}", text(&l["outcome"]), text(&l["reason_kind"])),
             )
         })
-        .collect();
+        .collect()
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn demo_events_give_the_documented_outcomes() {
+    let lines = replay(&["events/"]);
     let expected = [
         ("events/http-v2-allow.json", "allow/allowed"),
         ("events/http-v2-deny-other-tenant.json", "deny/deny_policy"),
@@ -74,13 +87,10 @@ fn demo_events_give_the_documented_outcomes() {
             "unauthorized/token_not_base64",
         ),
     ];
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(e, o)| (e.to_string(), o.to_string()))
-        .collect();
-    assert_eq!(outcomes, expected);
+    assert_eq!(outcomes(&lines), owned(&expected));
     for line in &lines {
         match line["outcome"].as_str() {
+            // REST APIs answer 401 with the error `Unauthorized`: no response document.
             Some("unauthorized") if line["event"].as_str().is_some_and(|e| e.contains("rest-")) => {
                 assert!(line["response"].is_null())
             }
@@ -91,92 +101,93 @@ fn demo_events_give_the_documented_outcomes() {
 
 #[test]
 fn least_privilege_events_with_probes_on() {
-    let output = authz(&[
-        "replay",
+    let lines = replay(&[
         "--least-privilege-probes",
         "write-method,sibling-path",
         "events/least-privilege/",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON line"))
-        .collect();
-    let outcomes: Vec<(&str, &str)> = lines
-        .iter()
-        .map(|l| {
-            (
-                l["event"].as_str().unwrap_or_default(),
-                l["reason_kind"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            (
-                "events/least-privilege/http-v2-allow-narrow-token.json",
-                "allowed"
-            ),
-            (
-                "events/least-privilege/http-v2-deny-broad-token.json",
-                "token_broader_than_request"
-            ),
-        ]
-    );
+    let expected = [
+        (
+            "events/least-privilege/http-v2-allow-narrow-token.json",
+            "allow/allowed",
+        ),
+        (
+            "events/least-privilege/http-v2-deny-broad-token.json",
+            "deny/token_broader_than_request",
+        ),
+    ];
+    assert_eq!(outcomes(&lines), owned(&expected));
+    // Without probes, the broad token is allowed.
+    let lines = replay(&["events/least-privilege/http-v2-deny-broad-token.json"]);
+    assert_eq!(lines[0]["outcome"], "allow");
+}
+
+#[test]
+fn delegation_events_with_delegated_minters_on() {
+    let lines = replay(&["--delegated-minters", "events/delegation/"]);
+    let expected = [
+        (
+            "events/delegation/http-v2-allow-delegated.json",
+            "allow/allowed",
+        ),
+        (
+            "events/delegation/http-v2-deny-unnamed-minter.json",
+            "deny/deny_policy",
+        ),
+    ];
+    assert_eq!(outcomes(&lines), owned(&expected));
+    // Off, the minter's grant is not trusted.
+    let lines = replay(&["events/delegation/http-v2-allow-delegated.json"]);
+    assert_eq!(lines[0]["outcome"], "deny");
 }
 
 #[test]
 fn an_unreadable_event_is_reported_and_the_rest_go_on() {
     let dir = std::env::temp_dir().join(format!("authz-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("broken.json"), b"{ not json").expect("write");
     let broken = dir.join("broken.json");
-    let output = authz(&[
-        "replay",
+    std::fs::write(&broken, b"{ not json").expect("write");
+    let lines = replay(&[
         broken.to_str().expect("utf-8 path"),
         "events/rest-token-allow.json",
     ]);
     std::fs::remove_dir_all(&dir).ok();
-    assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).expect("utf-8");
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
     assert_eq!(lines[0]["outcome"], "error");
     assert_eq!(lines[1]["outcome"], "allow");
 }
 
 #[test]
 fn unusable_arguments_fail_with_one_clear_line() {
-    for args in [
-        vec!["replay", "--policy", "no/such/policy.datalog", "events/"],
-        vec!["replay", "--keysets", "README.md", "events/"],
-        vec!["replay", "no/such/dir"],
-        vec!["replay"],
-    ] {
-        let output = authz(&args);
-        assert!(!output.status.success(), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    }
     let dir = std::env::temp_dir().join(format!("authz-policy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let policy = dir.join("bad.datalog");
     std::fs::write(&policy, "allow if").expect("write");
-    let output = authz(&[
-        "replay",
-        "--policy",
-        policy.to_str().expect("utf-8"),
-        "events/",
-    ]);
+    let cases = [
+        vec!["replay", "--policy", "no/such/policy.datalog", "events/"],
+        vec!["replay", "--keysets", "README.md", "events/"],
+        vec![
+            "replay",
+            "--least-privilege-probes",
+            "everything",
+            "events/",
+        ],
+        vec![
+            "replay",
+            "--policy",
+            policy.to_str().expect("utf-8"),
+            "events/",
+        ],
+        vec!["replay", "no/such/dir"],
+        vec!["replay"],
+    ];
+    for args in cases {
+        let output = authz(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if args.contains(&"--policy") && !args.contains(&"no/such/policy.datalog") {
+            assert!(stderr.contains("policy does not parse"), "{stderr}");
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("policy does not parse"));
 }

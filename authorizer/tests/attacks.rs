@@ -311,3 +311,33 @@ fn expired_bwks_key() {
     );
     assert_eq!((outcome.as_str(), kind), ("unauthorized", "no_key"));
 }
+
+#[test]
+fn p256_high_s_twin_of_a_revoked_token_is_still_revoked() {
+    // biscuit-auth accepts either S, so the twin (r, n - s) of a revoked P-256
+    // signature verifies too; its revocation id differs, but the authorizer
+    // compares ids in canonical form.
+    let root = KeyPair::new_with_algorithm(biscuit_auth::Algorithm::Secp256r1);
+    let issuer = Issuer {
+        domain: "p.example",
+        key_id: 1,
+        key: root,
+    };
+    let token = issuer.mint(r#"right("GET");"#);
+    let revoked_id = hex::encode(&token.revocation_identifiers()[0]);
+    let mut proto = token.container().to_proto();
+    let signature = p256::ecdsa::Signature::from_der(&proto.authority.signature).expect("DER");
+    let (r, s) = signature.split_scalars();
+    let twin = p256::ecdsa::Signature::from_scalars(r, -*s).expect("twin");
+    proto.authority.signature = twin.to_der().as_bytes().to_vec();
+
+    let trust = trust(
+        json!({"p.example": [{"algorithm": "secp256r1", "key_bytes": issuer.key.public().to_bytes_hex(), "key_id": 1}]}),
+        &[revoked_id],
+    );
+    let engine = engine();
+    let (outcome, kind, _) = decide(&engine, &trust, get(&encoded(&proto, Some("p.example"))));
+    assert_eq!((outcome.as_str(), kind), ("unauthorized", "revoked"));
+    let (outcome, kind, _) = decide(&engine, &trust, get(&encode(&token, Some("p.example"))));
+    assert_eq!((outcome.as_str(), kind), ("unauthorized", "revoked"));
+}

@@ -90,11 +90,6 @@ impl Engine {
         Engine { policy, settings }
     }
 
-    /// The engine's settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Decides one raw event and writes the answer. `trust` is `Err` with a
     /// reason when no trust material is available: every answer is then a refusal.
     pub fn evaluate(

@@ -219,24 +219,16 @@ fn key_map(c: &mut Criterion) {
         };
         let now = SystemTime::now();
         let rules = authorizer::key_choice::KeyChoiceRules::default();
-        group.bench_with_input(
-            BenchmarkId::new("choose_by_domain", domains),
-            &by_domain,
-            |b, hints| {
+        for (name, hints) in [
+            ("choose_by_domain", &by_domain),
+            ("choose_by_key_id", &by_id),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, domains), hints, |b, hints| {
                 b.iter(|| {
                     authorizer::key_choice::candidates(&keys, hints, rules, now).expect("candidate")
                 })
-            },
-        );
-        group.bench_with_input(
-            BenchmarkId::new("choose_by_key_id", domains),
-            &by_id,
-            |b, hints| {
-                b.iter(|| {
-                    authorizer::key_choice::candidates(&keys, hints, rules, now).expect("candidate")
-                })
-            },
-        );
+            });
+        }
         group.bench_with_input(
             BenchmarkId::new(format!("parse_{}_bytes", bytes.len()), domains),
             &bytes,

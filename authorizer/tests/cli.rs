@@ -205,33 +205,17 @@ fn keygen_to_replay_round_trip() {
 fn delegated_minting_with_third_party_blocks() {
     let dir = Dir::new("third-party");
     let out = s(&dir.0);
-    ok(&[
-        "keygen",
-        "--domain",
-        "a.example",
-        "--key-id",
-        "1",
-        "--out-dir",
-        out,
-    ]);
-    ok(&[
-        "keygen",
-        "--domain",
-        "minter.a.example",
-        "--key-id",
-        "1",
-        "--out-dir",
-        out,
-    ]);
-    ok(&[
-        "keygen",
-        "--domain",
-        "stranger.example",
-        "--key-id",
-        "1",
-        "--out-dir",
-        out,
-    ]);
+    for domain in ["a.example", "minter.a.example", "stranger.example"] {
+        ok(&[
+            "keygen",
+            "--domain",
+            domain,
+            "--key-id",
+            "1",
+            "--out-dir",
+            out,
+        ]);
+    }
     let doc = ok(&["bwks", s(&dir.path("a.example-1.bwks.json"))]);
     std::fs::write(dir.path("a.json"), doc).expect("write");
     std::fs::write(

@@ -5,7 +5,9 @@ Run by tests/run with the project venv's python."""
 
 import json
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from cfnlint.decode import cfn_yaml
@@ -109,7 +111,18 @@ def main():
             keyed_by_route = "method" in identity and "path" in identity
             check(f"{kind} {name}: caching off, or keyed by method and path", ttl == 0 or keyed_by_route, identity)
 
-    # 5. Logs are kept for a bounded time.
+    # 5. The default policy parameter parses, and decides the demo events as the demo policy does.
+    policy = source["Parameters"]["AuthorizerPolicy"]["Default"]
+    with tempfile.NamedTemporaryFile("w", suffix=".datalog") as file:
+        file.write(policy)
+        file.flush()
+        run = subprocess.run([str(ROOT / "target" / "debug" / "authz"), "replay", "--policy", file.name,
+                              "events/rest-token-allow.json", "events/rest-request-deny.json"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    outcomes = [json.loads(line)["outcome"] for line in run.stdout.splitlines()] if run.returncode == 0 else run.stderr
+    check("the default AuthorizerPolicy parses and decides the demo events", outcomes == ["allow", "deny"], outcomes)
+
+    # 6. Logs are kept for a bounded time.
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
     check("both functions' log groups have a retention", len(groups) == 2 and all("RetentionInDays" in g["Properties"] for g in groups))
 

@@ -54,14 +54,19 @@ fn http_event(token: &str) -> serde_json::Value {
     })
 }
 
-fn decision(c: &mut Criterion) {
-    let root = KeyPair::new();
+/// A key map trusting `root` as key 1 of the bench domain.
+fn trust_in(root: &KeyPair) -> Trust {
     let keysets = json!({DOMAIN: [{"algorithm": "ed25519", "key_bytes": root.public().to_bytes_hex(), "key_id": 1}]});
     let (keys, _) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
-    let trust = Trust {
+    Trust {
         keys,
         revoked: Default::default(),
-    };
+    }
+}
+
+fn decision(c: &mut Criterion) {
+    let root = KeyPair::new();
+    let trust = trust_in(&root);
     let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
     // The same limits as the library (biscuit-auth's 1 ms default times out under load).
     let bare_policy = AuthorizerBuilder::new()
@@ -119,12 +124,7 @@ fn decision(c: &mut Criterion) {
 /// What the opt-in probes and the Datalog limits add to one decision (1-block token).
 fn options(c: &mut Criterion) {
     let root = KeyPair::new();
-    let keysets = json!({DOMAIN: [{"algorithm": "ed25519", "key_bytes": root.public().to_bytes_hex(), "key_id": 1}]});
-    let (keys, _) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
-    let trust = Trust {
-        keys,
-        revoked: Default::default(),
-    };
+    let trust = trust_in(&root);
     let event = http_event(&token::encode(&token_with_blocks(&root, 1)));
     // Three probes the read-only token passes: each is one more evaluation.
     let probes = ["write-method", "method:POST", "method:PUT"]

@@ -187,16 +187,17 @@ impl Engine {
         } else {
             &[]
         };
-        let evaluate = |request: &RequestInfo, collect_holder_certs: bool| {
-            let facts = facts::request_facts(request, token, now, &settings.header_allow_list);
-            let options = Evaluation {
-                limits: settings.limits.clone(),
-                collect_holder_certs,
-                trusted_minters,
-            };
-            self.policy.evaluate(token, facts, &options)
+        let options = Evaluation {
+            limits: settings.limits.clone(),
+            collect_holder_certs: settings.holder_binding,
+            trusted_minters,
         };
-        let grant = evaluate(&event.request, settings.holder_binding)?;
+        let facts_of = |request: &RequestInfo| {
+            facts::request_facts(request, token, now, &settings.header_allow_list)
+        };
+        let grant = self
+            .policy
+            .evaluate(token, facts_of(&event.request), &options)?;
         if settings.holder_binding {
             let presented = event.request.client_cert.as_deref();
             if grant
@@ -211,7 +212,11 @@ impl Engine {
             let Some(probe_request) = probe.derive(&event.request) else {
                 continue;
             };
-            if evaluate(&probe_request, false).is_ok() {
+            // A probe only needs the verdict: no principal, context or bindings.
+            if self
+                .policy
+                .allows(token, facts_of(&probe_request), &options)
+            {
                 return Err(Refusal::TokenBroaderThanRequest {
                     probe: probe.to_string(),
                 });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use biscuit_auth::builder::{Fact, Rule, Scope, Term};
 use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
-use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, PublicKey};
+use biscuit_auth::{Authorizer, AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
 use crate::verify::VerifiedToken;
@@ -102,13 +102,35 @@ impl Policy {
         })
     }
 
-    /// Evaluates the policy for a verified token plus the request's facts.
+    /// Evaluates the policy for a verified token plus the request's facts,
+    /// and gathers what an allowed request carries to API Gateway.
     pub fn evaluate(
         &self,
         token: &VerifiedToken,
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
     ) -> Result<Grant, PolicyRefusal> {
+        let mut authorizer = self.authorized(token, request_facts, options)?;
+        self.grant(&mut authorizer, options.collect_holder_certs)
+    }
+
+    /// Whether the policy allows the token for these facts; nothing is gathered.
+    pub fn allows(
+        &self,
+        token: &VerifiedToken,
+        request_facts: Vec<Fact>,
+        options: &Evaluation<'_>,
+    ) -> bool {
+        self.authorized(token, request_facts, options).is_ok()
+    }
+
+    /// Builds the authorizer for the token and facts and runs the policy.
+    fn authorized(
+        &self,
+        token: &VerifiedToken,
+        request_facts: Vec<Fact>,
+        options: &Evaluation<'_>,
+    ) -> Result<Authorizer, PolicyRefusal> {
         let mut builder = self.builder.clone().set_limits(options.limits.clone());
         if !options.trusted_minters.is_empty() {
             // The policy trusts the authority block and the named minters' blocks.
@@ -122,6 +144,15 @@ impl Policy {
         }
         let mut authorizer = builder.build(token.biscuit()).map_err(refusal)?;
         authorizer.authorize().map_err(refusal)?;
+        Ok(authorizer)
+    }
+
+    /// The principal, context and (if asked) holder bindings of an allowed request.
+    fn grant(
+        &self,
+        authorizer: &mut Authorizer,
+        collect_holder_certs: bool,
+    ) -> Result<Grant, PolicyRefusal> {
         let principal = authorizer
             .query::<_, Fact, _>(self.principal_query.clone())
             .map_err(refusal)?
@@ -149,7 +180,7 @@ impl Policy {
             };
             context.insert(key.clone(), value);
         }
-        let holder_certs = if options.collect_holder_certs {
+        let holder_certs = if collect_holder_certs {
             let facts: Vec<Fact> = authorizer
                 .query_all(self.holder_query.clone())
                 .map_err(refusal)?;

@@ -109,7 +109,7 @@ pub fn audit(token: &[u8]) -> Result<AuthorityClaims, AuditFinding> {
 }
 
 /// Symbol `id`: below 1024 from biscuit's default table, above from `table`.
-fn symbol(table: &[String], id: u64) -> Option<&str> {
+pub(crate) fn symbol(table: &[String], id: u64) -> Option<&str> {
     static DEFAULTS: LazyLock<SymbolTable> = LazyLock::new(SymbolTable::new);
     match id.checked_sub(SYMBOL_OFFSET) {
         None => DEFAULTS.get_symbol(id),

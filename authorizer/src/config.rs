@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use biscuit_auth::AuthorizerLimits;
 
+use crate::admission::Caps;
+
 use crate::engine::{Settings, Trust};
 use crate::key_choice::KeyChoiceRules;
 use crate::keyset::{KeyMap, KeyMapError};
@@ -67,6 +69,74 @@ pub struct SettingsArgs {
     /// Answer format for HTTP API (payload 2.0) events.
     #[arg(long, env = "HTTP_API_RESPONSE", value_enum, default_value_t = HttpApiResponseFormat::Simple)]
     pub http_api_response: HttpApiResponseFormat,
+    /// Caps on token Datalog and the work budget.
+    #[command(flatten)]
+    pub caps: CapsArgs,
+}
+
+/// Caps on a token's Datalog, checked before it is evaluated (README, "Datalog limits").
+#[derive(Debug, Clone, clap::Args)]
+pub struct CapsArgs {
+    /// Most blocks per token.
+    #[arg(long, env = "MAX_BLOCKS", default_value_t = Caps::default().max_blocks)]
+    pub max_blocks: usize,
+    /// Most facts per block.
+    #[arg(long, env = "MAX_BLOCK_FACTS", default_value_t = Caps::default().max_facts_per_block)]
+    pub max_block_facts: usize,
+    /// Most rules per block.
+    #[arg(long, env = "MAX_BLOCK_RULES", default_value_t = Caps::default().max_rules_per_block)]
+    pub max_block_rules: usize,
+    /// Most check queries per block.
+    #[arg(long, env = "MAX_BLOCK_CHECKS", default_value_t = Caps::default().max_checks_per_block)]
+    pub max_block_checks: usize,
+    /// Most predicates in one rule, check or policy body of a token.
+    #[arg(long, env = "MAX_BODY_PREDICATES", default_value_t = Caps::default().max_body_predicates)]
+    pub max_body_predicates: usize,
+    /// Most operations in one expression of a token.
+    #[arg(long, env = "MAX_EXPRESSION_OPS", default_value_t = Caps::default().max_expression_ops)]
+    pub max_expression_ops: usize,
+    /// Deepest closure nesting in a token's expressions.
+    #[arg(long, env = "MAX_CLOSURE_DEPTH", default_value_t = Caps::default().max_closure_depth)]
+    pub max_closure_depth: usize,
+    /// Most elements in one collection literal of a token.
+    #[arg(long, env = "MAX_COLLECTION_LEN", default_value_t = Caps::default().max_collection_len)]
+    pub max_collection_len: usize,
+    /// Longest string or byte-string literal of a token.
+    #[arg(long, env = "MAX_STRING_BYTES", default_value_t = Caps::default().max_string_bytes)]
+    pub max_string_bytes: usize,
+    /// Longest regular expression pattern of a token.
+    #[arg(long, env = "MAX_REGEX_BYTES", default_value_t = Caps::default().max_regex_bytes)]
+    pub max_regex_bytes: usize,
+    /// Most public keys a token lists in its blocks, counted before its signature is checked.
+    #[arg(long, env = "MAX_PUBLIC_KEYS", default_value_t = Caps::default().max_public_keys)]
+    pub max_public_keys: usize,
+    /// Datalog work budget of one decision (probes included), in work units.
+    #[arg(long, env = "MAX_DATALOG_WORK", default_value_t = Caps::default().max_work)]
+    pub max_datalog_work: u64,
+    /// Datalog memory budget of one evaluation, in bytes.
+    #[arg(long, env = "MAX_DATALOG_MEMORY_BYTES", default_value_t = Caps::default().max_memory_bytes)]
+    pub max_datalog_memory_bytes: u64,
+}
+
+impl CapsArgs {
+    /// The caps these flags describe.
+    pub fn caps(&self) -> Caps {
+        Caps {
+            max_blocks: self.max_blocks,
+            max_facts_per_block: self.max_block_facts,
+            max_rules_per_block: self.max_block_rules,
+            max_checks_per_block: self.max_block_checks,
+            max_body_predicates: self.max_body_predicates,
+            max_expression_ops: self.max_expression_ops,
+            max_closure_depth: self.max_closure_depth,
+            max_collection_len: self.max_collection_len,
+            max_string_bytes: self.max_string_bytes,
+            max_regex_bytes: self.max_regex_bytes,
+            max_public_keys: self.max_public_keys,
+            max_work: self.max_datalog_work,
+            max_memory_bytes: self.max_datalog_memory_bytes,
+        }
+    }
 }
 
 impl SettingsArgs {
@@ -107,6 +177,7 @@ impl SettingsArgs {
             holder_binding: self.holder_binding,
             delegated_minters: self.delegated_minters,
             http_response: self.http_api_response,
+            caps: self.caps.caps(),
         })
     }
 }

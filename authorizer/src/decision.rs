@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::admission::TooComplex;
 use crate::audit::AuditFinding;
 use crate::envelope::EnvelopeError;
 use crate::event::{CredentialError, EventError};
@@ -38,6 +39,9 @@ pub enum Refusal {
     /// The credential is not a token.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Before its signature is checked, the token is too costly to parse.
+    #[error("token too complex to parse: {0}")]
+    Shape(TooComplex),
     /// The token's envelope could not be read.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -61,6 +65,9 @@ pub enum Refusal {
         /// Index of the revoked block.
         block: usize,
     },
+    /// The verified token's Datalog is over a cap or the work budget.
+    #[error("token too complex: {0}")]
+    TooComplex(TooComplex),
     /// The policy did not allow the request.
     #[error(transparent)]
     Policy(#[from] PolicyRefusal),
@@ -84,6 +91,7 @@ impl Refusal {
         match self {
             // A verified token that is not good for this request: 403.
             Refusal::Policy(_)
+            | Refusal::TooComplex(_)
             | Refusal::TokenBroaderThanRequest { .. }
             | Refusal::HolderMismatch
             | Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
@@ -94,6 +102,7 @@ impl Refusal {
             | Refusal::Credential(_)
             | Refusal::Token(_)
             | Refusal::Envelope(_)
+            | Refusal::Shape(_)
             | Refusal::KeyChoice(_)
             | Refusal::Verify(VerifyError::Malformed(_) | VerifyError::BadSignature { .. })
             | Refusal::Verify(VerifyError::Audit(AuditFinding::Unreadable(_)))
@@ -118,6 +127,8 @@ impl Refusal {
             Refusal::KeyChoice(KeyChoiceError::NoHints) => "no_key_hint",
             Refusal::KeyChoice(KeyChoiceError::NoKey { .. }) => "no_key",
             Refusal::KeyChoice(KeyChoiceError::TooManyCandidates { .. }) => "too_many_candidates",
+            Refusal::KeyChoice(KeyChoiceError::KeyIdRequired { .. }) => "key_id_required",
+            Refusal::Shape(_) | Refusal::TooComplex(_) => "token_too_complex",
             Refusal::Verify(VerifyError::BadSignature { .. }) => "bad_signature",
             Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
                 "reserved_fact"

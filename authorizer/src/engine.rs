@@ -9,11 +9,12 @@ use std::time::{Instant, SystemTime};
 use biscuit_auth::AuthorizerLimits;
 use serde_json::Value;
 
+use crate::admission::{self, Caps};
 use crate::decision::{Decision, Identity, Refusal};
 use crate::event::{AuthorizerEvent, RequestInfo};
 use crate::key_choice::{self, KeyChoiceRules};
 use crate::keyset::KeyMap;
-use crate::policy::{self, Evaluation, Grant, Policy};
+use crate::policy::{self, Evaluation, Grant, Policy, PolicyRefusal};
 use crate::probe::Probe;
 use crate::response::{self, Answer, HttpApiResponseFormat};
 use crate::revocation::RevocationList;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub delegated_minters: bool,
     /// How HTTP API answers are written.
     pub http_response: HttpApiResponseFormat,
+    /// Caps on token structure and the Datalog work budget.
+    pub caps: Caps,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             holder_binding: false,
             delegated_minters: false,
             http_response: HttpApiResponseFormat::default(),
+            caps: Caps::default(),
         }
     }
 }
@@ -124,7 +128,7 @@ impl Engine {
 
     /// Decides one parsed event.
     pub fn decide(&self, event: &AuthorizerEvent, trust: &Trust, now: SystemTime) -> Decision {
-        let verified = match self.verified_token(event, trust, now) {
+        let (bytes, verified) = match self.verified_token(event, trust, now) {
             Ok(verified) => verified,
             Err(refusal) => return Decision::refused(refusal),
         };
@@ -137,7 +141,7 @@ impl Engine {
             .first()
             .map(|id| format!("biscuit:{}", hex::encode(id)));
         let started = Instant::now();
-        let verdict = self.allowed(event, &verified, &revocation_ids, trust, now);
+        let verdict = self.allowed(event, &bytes, &verified, &revocation_ids, trust, now);
         Decision {
             verdict,
             identity: Some(identity),
@@ -151,18 +155,21 @@ impl Engine {
         event: &AuthorizerEvent,
         trust: &Trust,
         now: SystemTime,
-    ) -> Result<VerifiedToken, Refusal> {
+    ) -> Result<(Vec<u8>, VerifiedToken), Refusal> {
         let credential = event.credential.as_ref().map_err(|e| e.clone())?;
         let bytes = token::decode(credential, self.settings.max_token_bytes)?;
         let hints = envelope::read_hints(&bytes)?;
         let candidates =
             key_choice::candidates(&trust.keys, &hints, self.settings.key_choice, now)?;
-        Ok(verify::verify(&bytes, &candidates)?)
+        admission::check_shape(&bytes, &self.settings.caps).map_err(Refusal::Shape)?;
+        let verified = verify::verify(&bytes, &candidates)?;
+        Ok((bytes, verified))
     }
 
     fn allowed(
         &self,
         event: &AuthorizerEvent,
+        bytes: &[u8],
         token: &VerifiedToken,
         revocation_ids: &[Vec<u8>],
         trust: &Trust,
@@ -195,9 +202,22 @@ impl Engine {
         let facts_of = |request: &RequestInfo| {
             facts::request_facts(request, token, now, &settings.header_allow_list)
         };
-        let grant = self
-            .policy
-            .evaluate(token, facts_of(&event.request), &options)?;
+        let request_facts = facts_of(&event.request);
+        let evaluations = 1 + settings
+            .probes
+            .iter()
+            .map(|probe| probe.evaluations() as u64)
+            .sum::<u64>();
+        admission::admit(
+            bytes,
+            self.policy.program(),
+            &request_facts,
+            &settings.limits,
+            &settings.caps,
+            evaluations,
+        )
+        .map_err(Refusal::TooComplex)?;
+        let grant = self.policy.evaluate(token, request_facts, &options)?;
         if settings.holder_binding {
             let presented = event.request.client_cert.as_deref();
             if grant
@@ -208,18 +228,22 @@ impl Engine {
                 return Err(Refusal::HolderMismatch);
             }
         }
+        let mut rng = rand::thread_rng();
         for probe in &settings.probes {
-            let Some(probe_request) = probe.derive(&event.request) else {
-                continue;
-            };
-            // A probe only needs the verdict: no principal, context or bindings.
-            if self
-                .policy
-                .allows(token, facts_of(&probe_request), &options)
-            {
-                return Err(Refusal::TokenBroaderThanRequest {
-                    probe: probe.to_string(),
-                });
+            for probe_request in probe.derive(&event.request, &mut rng) {
+                // A probe only needs the verdict: no principal, context or
+                // bindings. One that cannot be decided (a limit, an error)
+                // counts as allowed: fail closed.
+                let refused = self
+                    .policy
+                    .allows(token, facts_of(&probe_request), &options)
+                    .err()
+                    .filter(PolicyRefusal::is_verdict);
+                if refused.is_none() {
+                    return Err(Refusal::TokenBroaderThanRequest {
+                        probe: probe.to_string(),
+                    });
+                }
             }
         }
         Ok(grant)

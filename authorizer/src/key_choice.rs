@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::envelope::Hints;
 use crate::keyset::{KeyMap, TrustedKey};
 
-/// Default cap on candidates when the token names no domain.
+/// Default cap on the candidate keys tried for one token, whatever its hints.
 pub const DEFAULT_MAX_CANDIDATES: usize = 4;
 
 /// Default time a key is still honoured past its `expires_at`.
@@ -19,7 +19,7 @@ pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(300);
 /// How candidates are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyChoiceRules {
-    /// Most keys tried for a token without a domain hint.
+    /// Most keys tried for one token (each a signature check before any refusal).
     pub max_candidates: usize,
     /// Time a key is still honoured past its `expires_at`.
     pub expiry_grace: Duration,
@@ -51,8 +51,18 @@ pub enum KeyChoiceError {
         /// The root key id hint.
         key_id: Option<u32>,
     },
-    /// Without a domain hint, more domains share the key id than allowed.
-    #[error("root key id {key_id} matches {count} keys across domains, over the limit of {limit}")]
+    /// A domain hint without a key id names a domain with more live keys than allowed.
+    #[error("domain {domain:?} has {count} live keys, over the limit of {limit}: the token must carry a root key id")]
+    KeyIdRequired {
+        /// The domain hint.
+        domain: String,
+        /// Live keys of that domain.
+        count: usize,
+        /// The configured cap.
+        limit: usize,
+    },
+    /// More live keys share the key id than allowed.
+    #[error("root key id {key_id} matches {count} keys, over the limit of {limit}")]
     TooManyCandidates {
         /// The root key id hint.
         key_id: u32,
@@ -82,24 +92,29 @@ pub fn candidates(
             };
             keys.iter().filter(live).cloned().collect()
         }
-        (None, Some(key_id)) => {
-            let chosen: Vec<_> = keys
-                .with_key_id(key_id)
-                .iter()
-                .filter(live)
-                .cloned()
-                .collect();
-            if chosen.len() > rules.max_candidates {
-                return Err(KeyChoiceError::TooManyCandidates {
-                    key_id,
-                    count: chosen.len(),
-                    limit: rules.max_candidates,
-                });
-            }
-            chosen
-        }
+        (None, Some(key_id)) => keys
+            .with_key_id(key_id)
+            .iter()
+            .filter(live)
+            .cloned()
+            .collect(),
         (None, None) => return Err(KeyChoiceError::NoHints),
     };
+    if chosen.len() > rules.max_candidates {
+        return Err(match (&hints.domain, hints.root_key_id) {
+            (_, Some(key_id)) => KeyChoiceError::TooManyCandidates {
+                key_id,
+                count: chosen.len(),
+                limit: rules.max_candidates,
+            },
+            (Some(domain), None) => KeyChoiceError::KeyIdRequired {
+                domain: domain.clone(),
+                count: chosen.len(),
+                limit: rules.max_candidates,
+            },
+            (None, None) => KeyChoiceError::NoHints,
+        });
+    }
     if chosen.is_empty() {
         return Err(KeyChoiceError::NoKey {
             domain: hints.domain.clone(),

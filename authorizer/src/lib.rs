@@ -7,6 +7,7 @@
 //! - [`keyset`]: the domain-keyed map of BWKS key sets, the one model of trusted keys.
 //! - [`key_choice`]: candidate keys from the hints.
 //! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].
+//! - [`admission`]: caps and a static bound on Datalog work, checked before evaluation.
 //! - [`audit`]: rules on signed content biscuit-auth does not check (reserved facts, high-S).
 //! - [`revocation`]: the revocation list.
 //! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
@@ -25,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod audit;
 pub mod cli;
 pub mod config;

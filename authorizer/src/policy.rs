@@ -7,6 +7,7 @@ use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
 use biscuit_auth::{Authorizer, AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
+use crate::admission::{Program, TooComplex};
 use crate::verify::VerifiedToken;
 
 /// Default Datalog limits: the crate's facts and iterations, but 10 ms of time
@@ -21,8 +22,14 @@ pub fn default_limits() -> AuthorizerLimits {
 
 /// Why a policy did not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("policy does not parse: {0}")]
-pub struct PolicyError(#[from] BiscuitError);
+pub enum PolicyError {
+    /// biscuit-auth's parser refused it.
+    #[error("policy does not parse: {0}")]
+    Parse(#[from] BiscuitError),
+    /// Its program cannot be read for admission.
+    #[error("policy cannot be analysed: {0}")]
+    Shape(TooComplex),
+}
 
 /// Why a verified token was not allowed by the policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +59,19 @@ pub enum PolicyRefusal {
     Evaluation(String),
 }
 
+impl PolicyRefusal {
+    /// Whether the policy reached a verdict (a deny, a failed check, no
+    /// matching policy) rather than stopping at a limit or an error.
+    pub fn is_verdict(&self) -> bool {
+        matches!(
+            self,
+            PolicyRefusal::DenyPolicy { .. }
+                | PolicyRefusal::FailedChecks { .. }
+                | PolicyRefusal::NoMatchingPolicy
+        )
+    }
+}
+
 /// How one evaluation runs.
 #[derive(Debug, Clone)]
 pub struct Evaluation<'a> {
@@ -78,6 +98,7 @@ pub struct Grant {
 #[derive(Clone)]
 pub struct Policy {
     builder: AuthorizerBuilder,
+    program: Program,
     context_query: Rule,
     principal_query: Rule,
     holder_query: Rule,
@@ -93,13 +114,20 @@ impl Policy {
     /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`).
     pub fn parse(source: &str) -> Result<Policy, PolicyError> {
         let builder = AuthorizerBuilder::new().code(source)?;
-        let query = |text: &str| Rule::try_from(text).map_err(PolicyError);
+        let program = Program::from_policy(&builder).map_err(PolicyError::Shape)?;
+        let query = |text: &str| Rule::try_from(text).map_err(PolicyError::Parse);
         Ok(Policy {
             builder,
+            program,
             context_query: query("context($key, $value) <- context($key, $value)")?,
             principal_query: query("principal($p) <- principal($p)")?,
             holder_query: query("holder_cert($h) <- holder_cert($h)")?,
         })
+    }
+
+    /// The policy's program, as admission reads it.
+    pub fn program(&self) -> &Program {
+        &self.program
     }
 
     /// Evaluates the policy for a verified token plus the request's facts,
@@ -114,14 +142,15 @@ impl Policy {
         self.grant(&mut authorizer, options.collect_holder_certs)
     }
 
-    /// Whether the policy allows the token for these facts; nothing is gathered.
+    /// Whether the policy allows the token for these facts, or why not;
+    /// nothing is gathered.
     pub fn allows(
         &self,
         token: &VerifiedToken,
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
-    ) -> bool {
-        self.authorized(token, request_facts, options).is_ok()
+    ) -> Result<(), PolicyRefusal> {
+        self.authorized(token, request_facts, options).map(drop)
     }
 
     /// Builds the authorizer for the token and facts and runs the policy.

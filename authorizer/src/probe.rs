@@ -9,10 +9,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::event::RequestInfo;
+use rand::Rng;
 
-/// The path segment a sibling probe puts in place of the last one.
-pub const PROBE_SEGMENT: &str = "__least_privilege_probe__";
+use crate::event::RequestInfo;
 
 /// Default cap on probes, each one extra policy evaluation.
 pub const DEFAULT_MAX_PROBES: usize = 3;
@@ -20,9 +19,9 @@ pub const DEFAULT_MAX_PROBES: usize = 3;
 /// A request derived from the real one that the token must not also allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// `write-method`: a read (GET, HEAD, OPTIONS) probed as DELETE on the same path.
+    /// `write-method`: a read (GET, HEAD, OPTIONS) probed as each write method on the same path.
     WriteMethod,
-    /// `sibling-path`: the same method on a sibling path (last segment replaced).
+    /// `sibling-path`: the same method on a sibling path (last segment replaced by a random look-alike).
     SiblingPath,
     /// `collection-root`: the same method on the parent path.
     CollectionRoot,
@@ -61,10 +60,29 @@ impl fmt::Display for Probe {
     }
 }
 
+/// The write methods a `write-method` probe tries, each one evaluation: a
+/// token that excludes one of them is still caught by the others.
+pub const WRITE_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// The read methods a `write-method` probe applies to.
+const READ_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
+
 impl Probe {
-    /// The probe request for `request`, or `None` where the probe does not apply.
-    pub fn derive(&self, request: &RequestInfo) -> Option<RequestInfo> {
-        let method = request.method.as_deref()?;
+    /// Most policy evaluations this probe adds to one request.
+    pub fn evaluations(&self) -> usize {
+        match self {
+            Probe::WriteMethod => WRITE_METHODS.len(),
+            _ => 1,
+        }
+    }
+
+    /// The probe requests for `request` (none where the probe does not apply).
+    /// A sibling path's last segment is drawn at random per request with the
+    /// shape of the real one, so a token cannot recognise the probe.
+    pub fn derive(&self, request: &RequestInfo, rng: &mut impl Rng) -> Vec<RequestInfo> {
+        let Some(method) = request.method.as_deref() else {
+            return Vec::new();
+        };
         let path = request.path.as_deref();
         let with_method = |verb: &str| RequestInfo {
             method: Some(verb.to_owned()),
@@ -75,24 +93,50 @@ impl Probe {
             ..request.clone()
         };
         match self {
-            Probe::WriteMethod => ["GET", "HEAD", "OPTIONS"]
-                .contains(&method)
-                .then(|| with_method("DELETE")),
-            Probe::Method(verb) => (verb != method).then(|| with_method(verb)),
-            Probe::SiblingPath => {
-                let (parent, last) = split_last_segment(path?)?;
-                (last != PROBE_SEGMENT).then(|| with_path(format!("{parent}/{PROBE_SEGMENT}")))
+            Probe::WriteMethod if READ_METHODS.contains(&method) => {
+                WRITE_METHODS.iter().map(|verb| with_method(verb)).collect()
             }
-            Probe::CollectionRoot => {
-                let (parent, _) = split_last_segment(path?)?;
-                Some(with_path(if parent.is_empty() {
-                    "/".to_owned()
-                } else {
-                    parent.to_owned()
-                }))
-            }
+            Probe::WriteMethod => Vec::new(),
+            Probe::Method(verb) if verb != method => vec![with_method(verb)],
+            Probe::Method(_) => Vec::new(),
+            Probe::SiblingPath => path
+                .and_then(split_last_segment)
+                .map(|(parent, last)| with_path(format!("{parent}/{}", look_alike(last, rng))))
+                .into_iter()
+                .collect(),
+            Probe::CollectionRoot => path
+                .and_then(split_last_segment)
+                .map(|(parent, _)| {
+                    with_path(if parent.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        parent.to_owned()
+                    })
+                })
+                .into_iter()
+                .collect(),
         }
     }
+}
+
+/// A random segment of the same shape as `segment`: each ASCII letter
+/// replaced by a random letter of the same case, each digit by a random digit,
+/// every other character kept; never equal to `segment`.
+fn look_alike(segment: &str, rng: &mut impl Rng) -> String {
+    let mut draw = |c: char| match c {
+        'a'..='z' => char::from(rng.gen_range(b'a'..=b'z')),
+        'A'..='Z' => char::from(rng.gen_range(b'A'..=b'Z')),
+        '0'..='9' => char::from(rng.gen_range(b'0'..=b'9')),
+        other => other,
+    };
+    for _ in 0..8 {
+        let candidate: String = segment.chars().map(&mut draw).collect();
+        if candidate != segment {
+            return candidate;
+        }
+    }
+    // Nothing to vary (no letter or digit), or eight unlucky draws: append one.
+    format!("{segment}{}", draw('a'))
 }
 
 /// `/a/b/c` → (`/a/b`, `c`); trailing slashes ignored; `None` for the root.
@@ -114,41 +158,79 @@ mod tests {
         }
     }
 
-    fn derived(probe: &str, method: &str, path: &str) -> Option<(String, String)> {
+    fn derived(probe: &str, method: &str, path: &str) -> Vec<(String, String)> {
         let probe: Probe = probe.parse().expect("probe");
+        let mut rng = rand::thread_rng();
         probe
-            .derive(&request(method, path))
+            .derive(&request(method, path), &mut rng)
+            .into_iter()
             .map(|r| (r.method.unwrap_or_default(), r.path.unwrap_or_default()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect()
     }
 
     #[test]
     fn probes_derive_from_the_request() {
-        let pair = |m: &str, p: &str| Some((m.to_owned(), p.to_owned()));
         assert_eq!(
             derived("write-method", "GET", "/pets/7"),
-            pair("DELETE", "/pets/7")
+            pairs(&[
+                ("POST", "/pets/7"),
+                ("PUT", "/pets/7"),
+                ("PATCH", "/pets/7"),
+                ("DELETE", "/pets/7")
+            ])
         );
-        assert_eq!(derived("write-method", "POST", "/pets"), None);
+        assert_eq!(derived("write-method", "POST", "/pets"), pairs(&[]));
         assert_eq!(
             derived("method:put", "GET", "/pets/7"),
-            pair("PUT", "/pets/7")
+            pairs(&[("PUT", "/pets/7")])
         );
-        assert_eq!(derived("method:GET", "GET", "/pets/7"), None);
-        assert_eq!(
-            derived("sibling-path", "GET", "/pets/7"),
-            pair("GET", "/pets/__least_privilege_probe__")
-        );
-        assert_eq!(
-            derived("sibling-path", "GET", "/pets/7/"),
-            pair("GET", "/pets/__least_privilege_probe__")
-        );
-        assert_eq!(derived("sibling-path", "GET", "/"), None);
+        assert_eq!(derived("method:GET", "GET", "/pets/7"), pairs(&[]));
+        assert_eq!(derived("sibling-path", "GET", "/"), pairs(&[]));
         assert_eq!(
             derived("collection-root", "GET", "/tenants/a/pets/7"),
-            pair("GET", "/tenants/a/pets")
+            pairs(&[("GET", "/tenants/a/pets")])
         );
-        assert_eq!(derived("collection-root", "GET", "/pets"), pair("GET", "/"));
-        assert_eq!(derived("collection-root", "GET", "/"), None);
+        assert_eq!(
+            derived("collection-root", "GET", "/pets"),
+            pairs(&[("GET", "/")])
+        );
+        assert_eq!(derived("collection-root", "GET", "/"), pairs(&[]));
+    }
+
+    #[test]
+    fn sibling_segments_are_random_look_alikes() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let probes = derived("sibling-path", "GET", "/pets/Doc-42.pdf/");
+            let [(method, path)] = probes.as_slice() else {
+                panic!("one probe expected, got {probes:?}");
+            };
+            assert_eq!(method, "GET");
+            let segment = path.strip_prefix("/pets/").expect("same parent");
+            assert_ne!(segment, "Doc-42.pdf");
+            let shape = |s: &str| {
+                s.chars()
+                    .map(|c| match c {
+                        'a'..='z' => 'a',
+                        'A'..='Z' => 'A',
+                        '0'..='9' => '0',
+                        other => other,
+                    })
+                    .collect::<String>()
+            };
+            assert_eq!(shape(segment), shape("Doc-42.pdf"));
+            seen.insert(segment.to_owned());
+        }
+        assert!(seen.len() > 15, "segments repeat: {seen:?}");
+        // A segment with nothing to vary still changes.
+        let probes = derived("sibling-path", "GET", "/pets/--");
+        assert!(probes[0].1.starts_with("/pets/--") && probes[0].1 != "/pets/--");
     }
 
     #[test]

@@ -336,11 +336,17 @@ fn datalog_that_blows_the_limits_is_denied() {
             .chain(["right(\"GET\"); p($x, $y, $z) <- a($x), a($y), a($z);".into()])
             .collect::<String>(),
     );
-    let (outcome, kind, _) = decide(
-        &w.engine,
-        &w.trust,
-        token_event(&encode(&explosion, Some("a.example")), "GET", "/"),
-    );
+    let event = token_event(&encode(&explosion, Some("a.example")), "GET", "/");
+    // Admission refuses it before any Datalog runs.
+    let (outcome, kind, _) = decide(&w.engine, &w.trust, event.clone());
+    assert_eq!((outcome.as_str(), kind), ("deny", "token_too_complex"));
+    // With admission's budget lifted, biscuit-auth's own limits still deny it.
+    let mut settings = Settings::default();
+    settings.caps.max_work = u64::MAX;
+    settings.caps.max_memory_bytes = u64::MAX;
+    settings.limits.max_facts = 100;
+    let lenient = Engine::new(Policy::parse(POLICY).expect("policy"), settings);
+    let (outcome, kind, _) = decide(&lenient, &w.trust, event);
     assert_eq!((outcome.as_str(), kind), ("deny", "limits_reached"));
 }
 

@@ -5,9 +5,11 @@ mod common;
 
 use std::path::PathBuf;
 
+use authorizer::admission::{self, Caps};
 use authorizer::envelope::{self, Hints};
 use authorizer::key_choice::{self, KeyChoiceError, KeyChoiceRules};
 use authorizer::keyset::KeyMap;
+use authorizer::policy::{self, Policy};
 use authorizer::verify::{self, VerifyError};
 use serde_json::{json, Value};
 
@@ -60,6 +62,7 @@ fn every_sample_verifies_exactly_when_upstream_says_its_format_is_valid() {
                     "{file} verified but upstream expects a format error"
                 );
                 assert_eq!(token.domain(), "samples.example");
+                admitted(file, &with_domain, case);
                 verified += 1;
             }
             Err(VerifyError::BadSignature { .. } | VerifyError::Malformed(_)) => {
@@ -78,4 +81,24 @@ fn every_sample_verifies_exactly_when_upstream_says_its_format_is_valid() {
     }
     assert_eq!(refused, 5, "test002 to test006 are the forged samples");
     assert_eq!(verified + refused, cases.len());
+}
+
+/// Every sample that verifies passes admission under the default caps, with
+/// each of its upstream authorizers as the policy.
+fn admitted(file: &str, token: &[u8], case: &Value) {
+    let caps = Caps::default();
+    admission::check_shape(token, &caps).unwrap_or_else(|e| panic!("{file}: {e}"));
+    for (name, validation) in case["validations"].as_object().expect("validations") {
+        let code = validation["authorizer_code"].as_str().unwrap_or_default();
+        let policy = Policy::parse(code).unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+        admission::admit(
+            token,
+            policy.program(),
+            &[],
+            &policy::default_limits(),
+            &caps,
+            1,
+        )
+        .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+    }
 }

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run saved API Gateway events through the authorizer's decision path, one JSON line each.
-    Replay(cli::replay::ReplayArgs),
+    Replay(Box<cli::replay::ReplayArgs>),
     /// Create a root key pair for a domain: a private key file and its BWKS item.
     Keygen(cli::keygen::KeygenArgs),
     /// Assemble a domain's /.well-known/biscuit-web-keys document from BWKS items.

@@ -1,0 +1,553 @@
+//! The shape of a Datalog program as admission sees it: which predicates
+//! facts assert, which predicates each rule, check and policy body joins,
+//! and the cost structure of each expression. Read from biscuit's protobuf
+//! schema, for the token's blocks and for the operator's policy alike; the
+//! token caps are checked while reading.
+
+use std::collections::HashMap;
+
+use biscuit_auth::format::schema;
+use biscuit_auth::AuthorizerBuilder;
+use prost::Message;
+
+use super::{Caps, TooComplex};
+use crate::audit::symbol;
+
+/// One expression operation, reduced to what its cost depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Pushes a value (a literal or a variable's binding).
+    Push,
+    /// A unary or binary operation on values already computed.
+    Op,
+    /// `+`, which may concatenate strings: the result is interned in the
+    /// per-binding temporary symbol table, a linear search.
+    Add,
+    /// `.union`, which may grow a set.
+    Union,
+    /// `.type()`, which interns its result like a concatenation.
+    TypeOf,
+    /// `.matches` with a literal pattern (checked to compile within the size limit).
+    Regex,
+    /// A closure. With parameters (`.all`, `.any`) its body runs once per
+    /// element of a collection; without (`&&`, `||`, `.try_or`) at most once.
+    Closure {
+        /// Whether it binds a parameter, so loops over a collection.
+        loops: bool,
+        /// Its body.
+        body: Vec<Step>,
+    },
+}
+
+/// A rule, check or policy body: the predicates it joins and its expressions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    /// Predicate names, in join order.
+    pub predicates: Vec<String>,
+    /// Most terms of any of its predicates.
+    pub max_arity: u64,
+    /// Its expressions.
+    pub expressions: Vec<Vec<Step>>,
+}
+
+/// A rule: a body and the predicate it derives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The derived predicate's name.
+    pub head: String,
+    /// Whether the head has variables (else it derives one fact at most).
+    pub head_has_variables: bool,
+    /// The body.
+    pub body: Body,
+}
+
+/// A program: facts, rules, and the queries of checks and policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Program {
+    /// How many facts assert each predicate.
+    pub facts: HashMap<String, u64>,
+    /// Rules.
+    pub rules: Vec<Rule>,
+    /// Check and policy queries (each evaluated once, after the rules).
+    pub queries: Vec<Body>,
+    /// Largest collection in any fact or literal (nested elements counted).
+    pub max_collection: u64,
+    /// Longest string or byte string in any fact or literal.
+    pub max_string: u64,
+}
+
+/// Regular expressions compiled at admission must fit in this many bytes;
+/// biscuit-auth compiles each `.matches` again per evaluation.
+pub const REGEX_SIZE_LIMIT: usize = 16 * 1024;
+
+/// Who wrote the program: the token is held to the caps, the policy is not.
+#[derive(Clone, Copy)]
+enum Author<'c> {
+    Token { caps: &'c Caps, block: usize },
+    Operator,
+}
+
+impl Author<'_> {
+    fn cap(
+        &self,
+        what: impl Fn(usize) -> String,
+        actual: usize,
+        cap: impl Fn(&Caps) -> usize,
+    ) -> Result<(), TooComplex> {
+        match self {
+            Author::Token { caps, block } if actual > cap(caps) => Err(TooComplex::OverCap {
+                what: what(*block),
+                actual: actual as u64,
+                cap: cap(caps) as u64,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn block(&self) -> usize {
+        match self {
+            Author::Token { block, .. } => *block,
+            Author::Operator => 0,
+        }
+    }
+}
+
+impl Program {
+    /// Reads a verified token's blocks, checking the caps.
+    pub fn from_token(token: &[u8], caps: &Caps) -> Result<Program, TooComplex> {
+        let unreadable = |block: usize| {
+            move |e: prost::DecodeError| TooComplex::Unreadable {
+                block,
+                reason: e.to_string(),
+            }
+        };
+        let envelope = schema::Biscuit::decode(token).map_err(unreadable(0))?;
+        let count = 1 + envelope.blocks.len();
+        Author::Token { caps, block: 0 }.cap(|_| "blocks".into(), count, |c| c.max_blocks)?;
+        let mut program = Program::default();
+        // First-party blocks share one growing symbol table; a third-party
+        // block (external signature) has its own.
+        let mut shared: Vec<String> = Vec::new();
+        for (index, signed) in std::iter::once(&envelope.authority)
+            .chain(&envelope.blocks)
+            .enumerate()
+        {
+            let block = schema::Block::decode(&signed.block[..]).map_err(unreadable(index))?;
+            let author = Author::Token { caps, block: index };
+            let third_party = signed.external_signature.is_some();
+            let own;
+            let symbols: &[String] = if third_party {
+                own = block.symbols.clone();
+                &own
+            } else {
+                shared.extend(block.symbols.iter().cloned());
+                &shared
+            };
+            for text in &block.symbols {
+                author.cap(
+                    |b| format!("a string of block {b}"),
+                    text.len(),
+                    |c| c.max_string_bytes,
+                )?;
+                program.max_string = program.max_string.max(text.len() as u64);
+            }
+            author.cap(
+                |b| format!("facts in block {b}"),
+                block.facts.len(),
+                |c| c.max_facts_per_block,
+            )?;
+            author.cap(
+                |b| format!("rules in block {b}"),
+                block.rules.len(),
+                |c| c.max_rules_per_block,
+            )?;
+            let queries = block.checks.iter().map(|check| check.queries.len()).sum();
+            author.cap(
+                |b| format!("check queries in block {b}"),
+                queries,
+                |c| c.max_checks_per_block,
+            )?;
+            program.read(
+                symbols,
+                &block.facts,
+                &block.rules,
+                block.checks.iter().flat_map(|c| &c.queries),
+                author,
+            )?;
+        }
+        Ok(program)
+    }
+
+    /// Reads the operator's policy (facts, rules, checks and policies).
+    pub fn from_policy(policy: &AuthorizerBuilder) -> Result<Program, TooComplex> {
+        let snapshot = policy.snapshot().map_err(|e| TooComplex::Unreadable {
+            block: 0,
+            reason: e.to_string(),
+        })?;
+        let world = snapshot.world;
+        let block = world.authorizer_block;
+        let queries = block.checks.iter().flat_map(|check| &check.queries).chain(
+            world
+                .authorizer_policies
+                .iter()
+                .flat_map(|policy| &policy.queries),
+        );
+        let mut program = Program {
+            max_string: world
+                .symbols
+                .iter()
+                .map(|s| s.len() as u64)
+                .max()
+                .unwrap_or(0),
+            ..Program::default()
+        };
+        program.read(
+            &world.symbols,
+            &block.facts,
+            &block.rules,
+            queries,
+            Author::Operator,
+        )?;
+        Ok(program)
+    }
+
+    fn read<'q>(
+        &mut self,
+        symbols: &[String],
+        facts: &[schema::Fact],
+        rules: &[schema::Rule],
+        queries: impl Iterator<Item = &'q schema::Rule>,
+        author: Author<'_>,
+    ) -> Result<(), TooComplex> {
+        let name = |id: u64| predicate_name(symbols, id);
+        for fact in facts {
+            *self.facts.entry(name(fact.predicate.name)).or_default() += 1;
+            self.terms(&fact.predicate.terms, author)?;
+        }
+        for rule in rules {
+            let head_has_variables = rule
+                .head
+                .terms
+                .iter()
+                .any(|term| matches!(term.content, Some(schema::term::Content::Variable(_))));
+            self.terms(&rule.head.terms, author)?;
+            let body = self.body(symbols, rule, author)?;
+            self.rules.push(Rule {
+                head: name(rule.head.name),
+                head_has_variables,
+                body,
+            });
+        }
+        for query in queries {
+            let body = self.body(symbols, query, author)?;
+            self.queries.push(body);
+        }
+        Ok(())
+    }
+
+    fn body(
+        &mut self,
+        symbols: &[String],
+        rule: &schema::Rule,
+        author: Author<'_>,
+    ) -> Result<Body, TooComplex> {
+        author.cap(
+            |b| format!("predicates in a body of block {b}"),
+            rule.body.len(),
+            |c| c.max_body_predicates,
+        )?;
+        let mut body = Body::default();
+        for predicate in &rule.body {
+            body.predicates
+                .push(predicate_name(symbols, predicate.name));
+            body.max_arity = body.max_arity.max(predicate.terms.len() as u64);
+            self.terms(&predicate.terms, author)?;
+        }
+        for expression in &rule.expressions {
+            let ops = count_ops(&expression.ops);
+            author.cap(
+                |b| format!("operations in an expression of block {b}"),
+                ops,
+                |c| c.max_expression_ops,
+            )?;
+            body.expressions
+                .push(self.steps(symbols, &expression.ops, 0, author)?);
+        }
+        Ok(body)
+    }
+
+    fn steps(
+        &mut self,
+        symbols: &[String],
+        ops: &[schema::Op],
+        depth: usize,
+        author: Author<'_>,
+    ) -> Result<Vec<Step>, TooComplex> {
+        use schema::op::Content;
+        use schema::op_binary::Kind;
+        let mut steps = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            let step = match &op.content {
+                Some(Content::Value(term)) => {
+                    self.terms(std::slice::from_ref(term), author)?;
+                    Step::Push
+                }
+                Some(Content::Unary(unary))
+                    if unary.kind == schema::op_unary::Kind::TypeOf as i32 =>
+                {
+                    Step::TypeOf
+                }
+                Some(Content::Unary(_)) => Step::Op,
+                Some(Content::Binary(binary)) => match Kind::from_i32(binary.kind) {
+                    Some(Kind::Add) => Step::Add,
+                    Some(Kind::Union) => Step::Union,
+                    Some(Kind::Regex) => {
+                        let pattern = index
+                            .checked_sub(1)
+                            .and_then(|previous| literal_string(symbols, &ops[previous]));
+                        self.regex(pattern, author)?;
+                        Step::Regex
+                    }
+                    _ => Step::Op,
+                },
+                Some(Content::Closure(closure)) => {
+                    // Only closures with a parameter loop; `&&`, `||` and
+                    // `.try_or` run their body at most once.
+                    let loops = !closure.params.is_empty();
+                    let depth = depth + usize::from(loops);
+                    author.cap(
+                        |b| format!("closure depth in block {b}"),
+                        depth,
+                        |c| c.max_closure_depth,
+                    )?;
+                    Step::Closure {
+                        loops,
+                        body: self.steps(symbols, &closure.ops, depth, author)?,
+                    }
+                }
+                None => Step::Op,
+            };
+            steps.push(step);
+        }
+        Ok(steps)
+    }
+
+    /// A `.matches` pattern must be a literal that compiles within [`REGEX_SIZE_LIMIT`].
+    fn regex(&mut self, pattern: Option<&str>, author: Author<'_>) -> Result<(), TooComplex> {
+        let refuse = |reason: String| TooComplex::Regex {
+            block: author.block(),
+            reason,
+        };
+        let Author::Token { .. } = author else {
+            return Ok(());
+        };
+        let pattern =
+            pattern.ok_or_else(|| refuse("the pattern is not a string literal".into()))?;
+        author.cap(
+            |b| format!("a regular expression of block {b}"),
+            pattern.len(),
+            |c| c.max_regex_bytes,
+        )?;
+        regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map(drop)
+            .map_err(|e| {
+                refuse(format!(
+                    "does not compile within {REGEX_SIZE_LIMIT} bytes: {e}"
+                ))
+            })
+    }
+
+    /// Records the sizes of literal terms and checks them against the caps.
+    fn terms(&mut self, terms: &[schema::Term], author: Author<'_>) -> Result<(), TooComplex> {
+        for term in terms {
+            let (elements, bytes) = term_size(term);
+            author.cap(
+                |b| format!("a collection of block {b}"),
+                elements as usize,
+                |c| c.max_collection_len,
+            )?;
+            author.cap(
+                |b| format!("a byte string of block {b}"),
+                bytes as usize,
+                |c| c.max_string_bytes,
+            )?;
+            self.max_collection = self.max_collection.max(elements);
+            self.max_string = self.max_string.max(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Elements of a collection term (nested ones counted; 0 for a scalar) and
+/// the length of a byte-string term.
+fn term_size(term: &schema::Term) -> (u64, u64) {
+    use schema::term::Content;
+    let nested = |terms: &mut dyn Iterator<Item = &schema::Term>| {
+        terms.fold((0u64, 0u64), |(elements, bytes), term| {
+            let (inner, inner_bytes) = term_size(term);
+            (
+                elements.saturating_add(1).saturating_add(inner),
+                bytes.max(inner_bytes),
+            )
+        })
+    };
+    match &term.content {
+        Some(Content::Bytes(bytes)) => (0, bytes.len() as u64),
+        Some(Content::Set(set)) => nested(&mut set.set.iter()),
+        Some(Content::Array(array)) => nested(&mut array.array.iter()),
+        Some(Content::Map(map)) => nested(&mut map.entries.iter().map(|entry| &entry.value)),
+        _ => (0, 0),
+    }
+}
+
+/// Operations in an expression, closure bodies included.
+fn count_ops(ops: &[schema::Op]) -> usize {
+    ops.iter()
+        .map(|op| match &op.content {
+            Some(schema::op::Content::Closure(closure)) => 1 + count_ops(&closure.ops),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The string an operation pushes, if it pushes a string literal.
+fn literal_string<'s>(symbols: &'s [String], op: &schema::Op) -> Option<&'s str> {
+    match &op.content {
+        Some(schema::op::Content::Value(schema::Term {
+            content: Some(schema::term::Content::String(id)),
+        })) => symbol(symbols, *id),
+        _ => None,
+    }
+}
+
+/// A predicate's name; an unknown symbol keeps its id, so it never matches a known name.
+fn predicate_name(symbols: &[String], id: u64) -> String {
+    match symbol(symbols, id) {
+        Some(name) => name.to_owned(),
+        None => format!("#{id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use biscuit_auth::{Biscuit, BlockBuilder, KeyPair};
+
+    fn read(authority: &str, block: Option<&str>, caps: &Caps) -> Result<Program, TooComplex> {
+        let mut token = Biscuit::builder()
+            .code(authority)
+            .expect("code")
+            .build(&KeyPair::new())
+            .expect("build");
+        if let Some(code) = block {
+            token = token
+                .append(BlockBuilder::new().code(code).expect("block"))
+                .expect("append");
+        }
+        Program::from_token(&token.to_vec().expect("serialize"), caps)
+    }
+
+    fn over(result: Result<Program, TooComplex>) -> String {
+        match result {
+            Err(TooComplex::OverCap { what, .. }) => what,
+            other => panic!("expected a cap, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_cap_is_enforced() {
+        let caps = Caps {
+            max_blocks: 1,
+            ..Caps::default()
+        };
+        assert_eq!(over(read("a(1);", Some("check if true;"), &caps)), "blocks");
+        let tight = Caps {
+            max_facts_per_block: 1,
+            max_rules_per_block: 1,
+            max_checks_per_block: 1,
+            max_body_predicates: 1,
+            max_closure_depth: 1,
+            max_collection_len: 2,
+            max_string_bytes: 4,
+            max_regex_bytes: 3,
+            ..Caps::default()
+        };
+        let cases = [
+            ("a(1); a(2);", "facts in block 0"),
+            ("h(1) <- a(1); h(2) <- a(2);", "rules in block 0"),
+            ("check if a(1) or a(2);", "check queries in block 0"),
+            ("h(1) <- a(1), a(2);", "predicates in a body of block 0"),
+            ("a([1, 2, 3]);", "a collection of block 0"),
+            ("a(\"abcde\");", "a string of block 0"),
+            ("a(hex:0102030405);", "a byte string of block 0"),
+            (
+                "check if [1].all($x -> [1].all($y -> true));",
+                "closure depth in block 0",
+            ),
+            (
+                "check if \"a\".matches(\"abcd\");",
+                "a regular expression of block 0",
+            ),
+        ];
+        for (code, what) in cases {
+            assert_eq!(over(read(code, None, &tight)), what, "{code}");
+        }
+        let few_ops = Caps {
+            max_expression_ops: 3,
+            ..Caps::default()
+        };
+        assert_eq!(
+            over(read("check if 1 + 2 + 3 > 0;", None, &few_ops)),
+            "operations in an expression of block 0"
+        );
+        // Caps hold in attenuation blocks too.
+        assert_eq!(
+            over(read("a(1);", Some("b(1); b(2);"), &tight)),
+            "facts in block 1"
+        );
+    }
+
+    #[test]
+    fn regular_expressions_must_be_small_literals() {
+        let caps = Caps::default();
+        assert!(read(r#"check if "ab".matches("^a+b$");"#, None, &caps).is_ok());
+        assert!(matches!(
+            read(r#"p("^a$"); check if p($p), "a".matches($p);"#, None, &caps),
+            Err(TooComplex::Regex { .. })
+        ));
+        // Short, but expands past the compiled size limit.
+        assert!(matches!(
+            read(r#"check if "a".matches("(\\w{50}){50}");"#, None, &caps),
+            Err(TooComplex::Regex { .. })
+        ));
+    }
+
+    #[test]
+    fn third_party_blocks_resolve_their_own_symbols() {
+        let root = KeyPair::new();
+        let token = Biscuit::builder()
+            .code("right(\"read\");")
+            .expect("code")
+            .build(&root)
+            .expect("build");
+        let minter = KeyPair::new();
+        let request = token.third_party_request().expect("request");
+        let block = request
+            .create_block(
+                &minter.private(),
+                BlockBuilder::new()
+                    .code("grant(\"x\"); grant(\"y\");")
+                    .expect("code"),
+            )
+            .expect("block");
+        let token = token
+            .append_third_party(minter.public(), block)
+            .expect("append");
+        let program = Program::from_token(&token.to_vec().expect("serialize"), &Caps::default())
+            .expect("read");
+        assert_eq!(program.facts.get("grant"), Some(&2));
+        assert_eq!(program.facts.get("right"), Some(&1));
+    }
+}

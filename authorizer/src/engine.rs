@@ -157,7 +157,9 @@ impl Engine {
         let hints = envelope::read_hints(&bytes)?;
         let candidates =
             key_choice::candidates(&trust.keys, &hints, self.settings.key_choice, now)?;
-        Ok(verify::verify(&bytes, &candidates)?)
+        let verified = verify::verify(&bytes, &candidates)?;
+        verified.key().unambiguous()?;
+        Ok(verified)
     }
 
     fn allowed(

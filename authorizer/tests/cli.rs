@@ -133,6 +133,16 @@ fn keygen_to_replay_round_trip() {
     let a_json = format!("a.example={}", s(&dir.path("a.json")));
     let b_json = format!("b.example={}", s(&dir.path("b.json")));
     let keymap = ok(&["keymap", &a_json, &b_json]);
+    // One public key, one domain: b's document republished by another domain is refused.
+    let copied = format!("a-evil.example={}", s(&dir.path("b.json")));
+    let refused = authz(&["keymap", &a_json, &b_json, &copied]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && refused.stdout.is_empty());
+    assert!(
+        stderr.starts_with("authz: a-evil.example: key 1 (ed25519/")
+            && stderr.contains("also published by b.example"),
+        "{stderr}"
+    );
     let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
     assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
     std::fs::write(dir.path("keysets.json"), &keymap).expect("write");

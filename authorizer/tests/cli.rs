@@ -146,6 +146,10 @@ fn keygen_to_replay_round_trip() {
     let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
     assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
     std::fs::write(dir.path("keysets.json"), &keymap).expect("write");
+    // A map written by hand with a.example's keys also under another domain.
+    let mut shared = parsed.clone();
+    shared["a-evil.example"] = parsed["a.example"].clone();
+    std::fs::write(dir.path("shared.json"), shared.to_string()).expect("write");
     std::fs::write(dir.path("revoked.json"), "[]").expect("write");
 
     for (key_id, key_file) in [
@@ -203,6 +207,18 @@ fn keygen_to_replay_round_trip() {
         assert_eq!(report["revocation_ids"].as_array().map(Vec::len), Some(2));
         assert_eq!(report["verification"]["verified"], true);
         assert_eq!(report["verification"]["domain"], "a.example");
+        let shared: Value = serde_json::from_str(&ok(&[
+            "inspect",
+            s(&dir.path("token.txt")),
+            "--keysets",
+            s(&dir.path("shared.json")),
+            "--json",
+        ]))
+        .expect("inspect JSON");
+        assert_eq!(shared["verification"]["verified"], false);
+        assert!(shared["verification"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("is also published by a-evil.example")));
 
         for (path, expected) in [("/docs/1", "allow"), ("/admin", "deny")] {
             let line = replay_token(&dir, attenuated.trim(), path, &[]);

@@ -64,6 +64,7 @@ pub enum SyncError {
         not_synced: Vec<String>,
     },
 }
+
 /// Everything a round needs, built once per process.
 #[derive(Debug, Clone)]
 pub struct Syncer {

@@ -124,6 +124,19 @@ pub struct Merged {
     pub reports: BTreeMap<String, DomainReport>,
 }
 
+impl Merged {
+    /// The domains that did not end with a fresh, whole key set (`fetched` or
+    /// `unchanged`), as `domain: status: reason`. Over a current map that does
+    /// not parse, writing is safe only when this is empty.
+    pub fn without_fresh_set(&self) -> Vec<String> {
+        self.reports
+            .iter()
+            .filter(|(_, r)| !matches!(r.status, Status::Fetched | Status::Unchanged))
+            .map(|(domain, r)| format!("{domain}: {}: {}", r.status.as_str(), r.reason))
+            .collect()
+    }
+}
+
 /// One domain's intended key set, before the one-owner rule.
 struct Plan {
     /// `None`: the domain is left out of the map (it has no last good set).
@@ -326,6 +339,26 @@ mod tests {
         assert_eq!(status(&merged, "c"), Status::Removed);
         assert_eq!(status(&merged, "d"), Status::KeptLastGood);
         assert_eq!(merged.canonical, keyset::canonical_json(&merged.next));
+    }
+
+    #[test]
+    fn over_an_unreadable_map_only_fresh_whole_sets_may_be_written() {
+        let empty = KeySets::new();
+        let all_up = BTreeMap::from([
+            ("a".to_owned(), Ok(vec![key(1)])),
+            ("b".to_owned(), Ok(vec![key(1)])),
+        ]);
+        let merged = merge(&empty, all_up, QUOTAS).expect("fits");
+        assert_eq!(merged.without_fresh_set(), Vec::<String>::new());
+        let one_down = BTreeMap::from([
+            ("a".to_owned(), Ok(vec![key(1)])),
+            ("b".to_owned(), failed("HTTP status 503")),
+        ]);
+        let merged = merge(&empty, one_down, QUOTAS).expect("fits");
+        assert_eq!(
+            merged.without_fresh_set(),
+            ["b: kept_last_good: HTTP status 503"]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{self, SyncConfig};
 use crate::fetch::{ClientError, FetchError, Fetcher};
-use crate::merge::{self, DomainReport, Failure, KeySets, Status, TooLarge};
+use crate::merge::{self, DomainReport, Failure, KeySets, TooLarge};
 use crate::store::{self, StoreError};
 
 /// What one round did.
@@ -105,12 +105,7 @@ impl Syncer {
             }
         }
         if let Err(detail) = &stored.map {
-            let not_synced: Vec<String> = merged
-                .reports
-                .iter()
-                .filter(|(_, r)| !matches!(r.status, Status::Fetched | Status::Unchanged))
-                .map(|(domain, r)| format!("{domain}: {}: {}", r.status.as_str(), r.reason))
-                .collect();
+            let not_synced = merged.without_fresh_set();
             if !not_synced.is_empty() {
                 return Err(SyncError::UnreadableMap {
                     id: secret_id.clone(),

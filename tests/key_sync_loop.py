@@ -1,8 +1,11 @@
 """key-sync against moto's Secrets Manager and a local HTTPS server on 127.0.0.1
 serving BWKS documents with a test certificate that key-sync trusts through
-EXTRA_CA_CERTS (certificate validation stays on). Then the full loop: the
-authorizer, reading the secret key-sync wrote, accepts a token signed by the
-freshly synced key.
+EXTRA_CA_CERTS (certificate validation stays on), with the authorizer function
+reading the secret key-sync writes: a withdrawn key stops verifying even when
+the map returns to earlier content, a key copied by another domain is refused
+(by key-sync, and by the authorizer's loader when a map holds it anyway), an
+over-quota domain does not block another domain's withdrawal, and an
+unreadable current secret with a domain down is not replaced by a partial map.
 
 Run by tests/run from the repository root with the project venv's python."""
 
@@ -13,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import biscuit_auth
@@ -27,6 +31,7 @@ from support import (ROOT, DEMO, Processes, Results, bwks_item, free_port, invok
 SECRET = "authorizer/keysets"
 KEY_SYNC = ROOT / "target" / "debug" / "key-sync"
 WORK = ROOT / "target" / "key-sync-loop"
+TTL_SECONDS = 1
 
 
 def make_certificates():
@@ -111,8 +116,12 @@ def run_key_sync(env, domains, **extra):
     return result.returncode, summary
 
 
+def current(sm):
+    return sm.get_secret_value(SecretId=SECRET)
+
+
 def stored(sm):
-    return json.loads(sm.get_secret_value(SecretId=SECRET)["SecretString"])
+    return json.loads(current(sm)["SecretString"])
 
 
 def versions(sm):
@@ -127,37 +136,69 @@ def status(summary, domain):
     return summary.get("domains", {}).get(domain, {}).get("status")
 
 
+def reason(summary, domain):
+    return summary.get("domains", {}).get(domain, {}).get("reason", "")
+
+
 def main():
     results, processes = Results("key-sync loop"), Processes()
     subprocess.run(["cargo", "build", "--quiet", "--bin", "key-sync", "--bin", "authorizer"], cwd=ROOT, check=True)
     make_certificates()
     server = BwksServer()
-    moto_port = free_port()
-    log = open(ROOT / "target" / "key-sync-loop.log", "w")
+    moto_port, function_port = free_port(), free_port()
+    log_path = ROOT / "target" / "key-sync-loop.log"
+    log = open(log_path, "w")
     try:
         start_moto(processes, moto_port)
         sm = secrets_client(moto_port)
         sm.create_secret(Name=SECRET, SecretString="{}")
         env = tool_env(moto_port, KEYSETS_SECRET_ID=SECRET, EXTRA_CA_CERTS=WORK / "ca.pem",
                        BWKS_URL_TEMPLATE=f"https://127.0.0.1:{server.port}/{{domain}}/.well-known/biscuit-web-keys")
+        # The authorizer reads the secret key-sync writes, refreshing after TTL_SECONDS.
+        function_env = tool_env(moto_port, KEYSETS_SECRET_ID=SECRET, POLICY_FILE=DEMO / "policy.datalog",
+                                CACHE_TTL_SECONDS=TTL_SECONDS)
+        start_authorizer(processes, function_env, function_port, log)
+
+        def decide(key_pair, key_id, hint, path):
+            """The authorizer's outcome, after a refresh, for a read token of key_pair."""
+            time.sleep(TTL_SECONDS + 0.5)
+            token = mint(key_pair.private_key, key_id, hint, 'user("dana"); right("read");')
+            return outcome(invoke(function_port, rest_token_event(token, "GET", path)))
+
         a1, a2, b1 = biscuit_auth.KeyPair(), biscuit_auth.KeyPair(), biscuit_auth.KeyPair()
         server.publish("a.test", [bwks_item(a1, 1)])
         server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
 
         code, summary = run_key_sync(env, ["a.test", "b.test"])
+        c1 = current(sm)["SecretString"]
         results.check("first sync: both domains fetched and written",
                       code == 0 and summary.get("written") and status(summary, "a.test") == "fetched"
-                      and key_ids(stored(sm), "b.test") == [1], summary)
+                      and key_ids(stored(sm), "b.test") == [1] and summary.get("version_id") == current(sm)["VersionId"],
+                      summary)
         written_versions = versions(sm)
 
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         results.check("second sync: unchanged, no new secret version",
                       code == 0 and summary.get("written") is False and status(summary, "a.test") == "unchanged"
-                      and versions(sm) == written_versions, (summary, versions(sm)))
+                      and reason(summary, "a.test") and versions(sm) == written_versions, (summary, versions(sm)))
 
+        # C1 -> C2 -> C1: the return to earlier content is a new version, and the withdrawn key stops working.
         server.publish("a.test", [bwks_item(a1, 1), bwks_item(a2, 2)])
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         results.check("rotation: an added key is stored", code == 0 and key_ids(stored(sm), "a.test") == [1, 2], summary)
+        results.check("rotation: the authorizer accepts the added key",
+                      decide(a2, 2, "a.test", "/tenants/a.test/x") == "allow")
+        server.publish("a.test", [bwks_item(a1, 1)])
+        code, summary = run_key_sync(env, ["a.test", "b.test"])
+        results.check("withdrawal back to earlier content (C1 -> C2 -> C1): written, AWSCURRENT holds C1 again",
+                      code == 0 and summary.get("written") and current(sm)["SecretString"] == c1
+                      and current(sm)["VersionId"] == summary.get("version_id") and versions(sm) == written_versions + 2,
+                      (summary, versions(sm)))
+        results.check("C1 -> C2 -> C1: a token of the withdrawn key is refused",
+                      decide(a2, 2, "a.test", "/tenants/a.test/x") == "unauthorized")
+        results.check("C1 -> C2 -> C1: a token of the remaining key is allowed",
+                      decide(a1, 1, "a.test", "/tenants/a.test/x") == "allow")
+
         server.publish("a.test", [bwks_item(a2, 2)])
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         results.check("rotation: a removed key is removed", code == 0 and key_ids(stored(sm), "a.test") == [2], summary)
@@ -169,7 +210,7 @@ def main():
         now = stored(sm)
         results.check("one domain down while another rotates: the rotation lands, the down domain keeps its keys",
                       code != 0 and key_ids(now, "a.test") == [2, 3] and key_ids(now, "b.test") == [1]
-                      and status(summary, "b.test") == "kept_last_good", summary)
+                      and status(summary, "b.test") == "kept_last_good" and "503" in reason(summary, "b.test"), summary)
 
         server.answer("b.test", 200, b"this is not json")
         code, summary = run_key_sync(env, ["a.test", "b.test"])
@@ -178,47 +219,122 @@ def main():
 
         server.answer("b.test", 200, b"[" + b" " * (70 * 1024) + b"]")
         code, summary = run_key_sync(env, ["a.test", "b.test"])
-        error = summary.get("domains", {}).get("b.test", {}).get("error", "")
-        results.check("oversized document: refused, kept last good",
-                      code != 0 and "larger than" in error and key_ids(stored(sm), "b.test") == [1], summary)
+        results.check("oversized document: rejected, keeps its last good set",
+                      code != 0 and status(summary, "b.test") == "rejected" and "larger than" in reason(summary, "b.test")
+                      and key_ids(stored(sm), "b.test") == [1], summary)
 
         location = f"https://localhost:{server.port}/a.test/.well-known/biscuit-web-keys"
         server.answer("b.test", 302, b"", {"location": location})
         code, summary = run_key_sync(env, ["a.test", "b.test"])
-        error = summary.get("domains", {}).get("b.test", {}).get("error", "")
         results.check("redirect to another host: refused, kept last good",
-                      code != 0 and "another host" in error and key_ids(stored(sm), "b.test") == [1], summary)
+                      code != 0 and "another host" in reason(summary, "b.test") and key_ids(stored(sm), "b.test") == [1], summary)
 
         code, summary = run_key_sync(env, ["a.test", "b.test"],
                                      BWKS_URL_TEMPLATE=f"http://127.0.0.1:{server.port}/{{domain}}/.well-known/biscuit-web-keys")
         results.check("plain http URL template: refused without the insecure flag",
                       code != 0 and "non-HTTPS" in json.dumps(summary), summary)
 
+        # One public key, one domain: a-evil.test republishes b.test's key next to its own.
+        server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
+        evil = biscuit_auth.KeyPair()
+        server.publish("a-evil.test", [bwks_item(evil, 2), bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
+        code, summary = run_key_sync(env, ["a.test", "b.test", "a-evil.test"])
+        now = stored(sm)
+        results.check("key reuse across domains: the copy is refused as a conflict, the copier's own key is stored",
+                      code != 0 and status(summary, "a-evil.test") == "conflict"
+                      and "belongs to b.test" in reason(summary, "a-evil.test")
+                      and key_ids(now, "a-evil.test") == [2] and key_ids(now, "b.test") == [1]
+                      and status(summary, "b.test") == "unchanged", summary)
+        results.check("key reuse: b.test's token with field 5 = a-evil.test is refused",
+                      decide(b1, 1, "a-evil.test", "/tenants/a-evil.test/x") == "unauthorized")
+        results.check("key reuse: b.test's token without field 5 acts as b.test",
+                      decide(b1, 1, None, "/tenants/b.test/x") == "allow")
+        results.check("key reuse: and not as a-evil.test",
+                      decide(b1, 1, None, "/tenants/a-evil.test/x") == "deny")
+
+        # Defence in depth: a map written by hand with the key under both domains.
+        good_map = current(sm)["SecretString"]
+        shared = json.loads(good_map)
+        shared["a-evil.test"].append(bwks_item(b1, 1, "2099-01-01T00:00:00Z"))
+        sm.put_secret_value(SecretId=SECRET, SecretString=json.dumps(shared))
+        results.check("a loaded map with a key under two domains: its tokens are refused (no field 5)",
+                      decide(b1, 1, None, "/tenants/b.test/x") == "unauthorized")
+        results.check("a loaded map with a key under two domains: its tokens are refused (field 5 = a-evil.test)",
+                      decide(b1, 1, "a-evil.test", "/tenants/a-evil.test/x") == "unauthorized")
+        log.flush()
+        log_text = log_path.read_text()
+        results.check("a loaded map with a key under two domains: logged as an error at load, refusals as ambiguous_key",
+                      "published under several domains" in log_text
+                      and any("reason_kind" in line and '"ambiguous_key"' in line for line in log_text.splitlines()))
+        sm.put_secret_value(SecretId=SECRET, SecretString=good_map)
+
+        # Quotas: an over-quota domain in the same round as b.test's withdrawal of a key.
+        b2 = biscuit_auth.KeyPair()
+        server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z"), bwks_item(b2, 2)])
+        code, summary = run_key_sync(env, ["a.test", "b.test"])
+        results.check("b.test adds a key", code == 0 and key_ids(stored(sm), "b.test") == [1, 2], summary)
+        huge_item = bwks_item(biscuit_auth.KeyPair(), 1)
+        huge_item["issuer"] = "x" * 65100
+        server.publish("huge.test", [huge_item])
+        server.publish("many.test", [bwks_item(biscuit_auth.KeyPair(), i) for i in range(17)])
+        server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
+        versions_before = versions(sm)
+        code, summary = run_key_sync(env, ["a.test", "b.test", "huge.test", "many.test"])
+        now = stored(sm)
+        results.check("over-quota domains are rejected and b.test's withdrawal in the same round is stored",
+                      code != 0 and key_ids(now, "b.test") == [1] and status(summary, "b.test") == "fetched"
+                      and status(summary, "huge.test") == "rejected" and "issuer of 65100 bytes" in reason(summary, "huge.test")
+                      and status(summary, "many.test") == "rejected" and "17 keys" in reason(summary, "many.test")
+                      and "huge.test" not in now and "many.test" not in now and versions(sm) == versions_before + 1, summary)
+        results.check("over quota: the token of b.test's withdrawn key is refused",
+                      decide(b2, 2, "b.test", "/tenants/b.test/x") == "unauthorized")
+
+        # Over the secret limit: with a higher key quota, three new domains of 200 keys
+        # (about 26 KB apiece) would make a map of about 78 KB. Their growth is dropped;
+        # a.test's withdrawal in the same round lands.
+        big = [f"big{n}.test" for n in range(3)]
+        for domain in big:
+            server.publish(domain, [bwks_item(biscuit_auth.KeyPair(), i) for i in range(200)])
+        server.publish("a.test", [bwks_item(a3, 3)])
+        code, summary = run_key_sync(env, ["a.test", "b.test", *big], MAX_KEYS_PER_DOMAIN=200)
+        now = stored(sm)
+        results.check("over the 64 KiB limit: the domains that grew are rejected, the others' changes are written",
+                      code != 0 and key_ids(now, "a.test") == [3] and status(summary, "a.test") == "fetched"
+                      and all(status(summary, d) == "rejected" and "grew" in reason(summary, d) and d not in now for d in big)
+                      and len(current(sm)["SecretString"]) <= 64 * 1024, summary)
+
         server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
         code, summary = run_key_sync(env, ["a.test"])
         results.check("a domain removed from the configuration is removed",
                       code == 0 and status(summary, "b.test") == "removed" and "b.test" not in stored(sm), summary)
 
-        # Three documents of 200 keys each (about 26 KB apiece) make a map of about 78 KB.
-        big = [f"big{n}.test" for n in range(3)]
-        for domain in big:
-            server.publish(domain, [bwks_item(biscuit_auth.KeyPair(), i) for i in range(200)])
-        before = stored(sm)
-        code, summary = run_key_sync(env, ["a.test", *big])
-        results.check("a map over the 64 KiB SecretString limit is not written",
-                      code != 0 and "limit" in summary.get("error", "") and stored(sm) == before, summary)
+        # No partial maps: the current secret does not parse and b.test is down.
+        good_map = current(sm)["SecretString"]
+        sm.put_secret_value(SecretId=SECRET, SecretString="this is not JSON")
+        server.answer("b.test", 503, b"down")
+        versions_before = versions(sm)
+        code, summary = run_key_sync(env, ["a.test", "b.test"])
+        error = summary.get("error", "")
+        results.check("unreadable current secret with a domain down: nothing written, a clear error",
+                      code != 0 and "unreadable" in error and "b.test: kept_last_good" in error
+                      and current(sm)["SecretString"] == "this is not JSON" and versions(sm) == versions_before,
+                      summary)
+        results.check("unreadable current secret: the authorizer keeps deciding with the map it has",
+                      decide(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
+        server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
+        code, summary = run_key_sync(env, ["a.test", "b.test"])
+        now = stored(sm)
+        results.check("unreadable current secret, every domain fetched: the whole map is written",
+                      code == 0 and summary.get("written") and key_ids(now, "a.test") == [3] and key_ids(now, "b.test") == [1],
+                      summary)
+        sm.put_secret_value(SecretId=SECRET, SecretString=good_map)
 
         # The full loop: the authorizer reads what key-sync wrote and accepts a token
-        # signed by the freshly synced key a3.
-        function_port = free_port()
-        function_env = tool_env(moto_port, KEYSETS_SECRET_ID=SECRET, POLICY_FILE=DEMO / "policy.datalog")
-        start_authorizer(processes, function_env, function_port, log)
-        token = mint(a3.private_key, 3, "a.test", 'user("dana"); right("read");')
+        # signed by the freshly synced key a3, and refuses the rotated-out a1.
         results.check("full loop: the authorizer accepts a token signed by the synced key",
-                      outcome(invoke(function_port, rest_token_event(token, "GET", "/tenants/a.test/x"))) == "allow")
-        stale = mint(a1.private_key, 1, "a.test", 'user("dana"); right("read");')
+                      decide(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
         results.check("full loop: and refuses one signed by the rotated-out key",
-                      outcome(invoke(function_port, rest_token_event(stale, "GET", "/tenants/a.test/x"))) == "unauthorized")
+                      decide(a1, 1, "a.test", "/tenants/a.test/x") == "unauthorized")
     finally:
         processes.stop_all()
         server.stop()

@@ -11,6 +11,7 @@ use crate::audit::AuditFinding;
 use crate::envelope::EnvelopeError;
 use crate::event::{CredentialError, EventError};
 use crate::key_choice::KeyChoiceError;
+use crate::keyset::AmbiguousKey;
 use crate::policy::{Grant, PolicyRefusal};
 use crate::token::TokenError;
 use crate::verify::VerifyError;
@@ -51,6 +52,9 @@ pub enum Refusal {
     /// The token does not verify (or breaks a rule on its signed content).
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The key that verified is published under several domains of the key map.
+    #[error(transparent)]
+    AmbiguousKey(#[from] AmbiguousKey),
     /// The authority block claims a domain other than the verified one.
     #[error("token claims domain {claimed:?} but verified under {verified:?}")]
     DomainClaimMismatch {
@@ -106,6 +110,7 @@ impl Refusal {
             | Refusal::KeyChoice(_)
             | Refusal::Verify(VerifyError::Malformed(_) | VerifyError::BadSignature { .. })
             | Refusal::Verify(VerifyError::Audit(AuditFinding::Unreadable(_)))
+            | Refusal::AmbiguousKey(_)
             | Refusal::DomainClaimMismatch { .. }
             | Refusal::Revoked { .. }
             | Refusal::KeysUnavailable(_) => Outcome::Unauthorized,
@@ -134,6 +139,7 @@ impl Refusal {
                 "reserved_fact"
             }
             Refusal::Verify(VerifyError::Audit(AuditFinding::Unreadable(_))) => "malformed_token",
+            Refusal::AmbiguousKey(_) => "ambiguous_key",
             Refusal::DomainClaimMismatch { .. } => "domain_claim_mismatch",
             Refusal::Revoked { .. } => "revoked",
             Refusal::Policy(PolicyRefusal::DenyPolicy { .. }) => "deny_policy",

@@ -163,6 +163,7 @@ impl Engine {
             key_choice::candidates(&trust.keys, &hints, self.settings.key_choice, now)?;
         admission::check_shape(&bytes, &self.settings.caps).map_err(Refusal::Shape)?;
         let verified = verify::verify(&bytes, &candidates)?;
+        verified.key().unambiguous()?;
         Ok((bytes, verified))
     }
 

@@ -4,8 +4,13 @@
 //! it, key-sync writes it. Items follow the BWKS proposal and are parsed by
 //! biscuit-auth's own [`BiscuitWebKey`]. A bad item (or a domain whose value is
 //! not an array) is skipped with a logged reason; it never disables the rest.
+//!
+//! One public key, one domain: writers apply [`assign_owners`] before they
+//! store a map, and the loader marks a key found under several domains as
+//! ambiguous ([`TrustedKey::unambiguous`]), so no token it verifies is accepted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +31,24 @@ pub struct TrustedKey {
     pub expires_at: Option<DateTime<FixedOffset>>,
     /// The optional free-form `issuer` of the BWKS item.
     pub issuer: Option<String>,
+    /// The other domains of the map that publish the same public key (empty in
+    /// a sound map). Such a key cannot say whose token it verified.
+    pub also_published_by: Vec<Arc<str>>,
+}
+
+/// A token verified under a public key that several domains of the loaded
+/// map publish: whose token it is cannot be told, so it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key {key_id} ({public_key}) of {domain} is also published by {}; tokens it verifies are refused", .others.join(", "))]
+pub struct AmbiguousKey {
+    /// The domain of the key that verified.
+    pub domain: String,
+    /// Its key id.
+    pub key_id: u32,
+    /// The public key (`algorithm/hex`).
+    pub public_key: String,
+    /// The other domains publishing the same key.
+    pub others: Vec<String>,
 }
 
 impl TrustedKey {
@@ -38,6 +61,23 @@ impl TrustedKey {
                 deadline.is_none_or(|deadline| now < deadline)
             }
         }
+    }
+
+    /// Refuses a key that other domains of the map publish too.
+    pub fn unambiguous(&self) -> Result<(), AmbiguousKey> {
+        if self.also_published_by.is_empty() {
+            return Ok(());
+        }
+        Err(AmbiguousKey {
+            domain: self.domain.to_string(),
+            key_id: self.key_id,
+            public_key: self.public_key.to_string(),
+            others: self
+                .also_published_by
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+        })
     }
 
     /// The key as a BWKS item, as it is published and stored.
@@ -154,6 +194,103 @@ pub fn validate_published(
     Ok((usable, skipped))
 }
 
+/// A key a domain publishes but may not store: another domain owns it, or
+/// several domains claim it and none held it before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConflict {
+    /// The key id under which this domain publishes it.
+    pub key_id: u32,
+    /// The public key.
+    pub public_key: PublicKey,
+    /// The other domains that publish it.
+    pub others: Vec<String>,
+    /// The domain it belongs to, if any.
+    pub owner: Option<String>,
+}
+
+impl fmt::Display for KeyConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (key_id, public_key) = (self.key_id, &self.public_key);
+        match &self.owner {
+            Some(owner) => write!(f, "key {key_id} ({public_key}) belongs to {owner}"),
+            None => write!(
+                f,
+                "key {key_id} ({public_key}) is also published by {}, none of which held it before; no domain gets it",
+                self.others.join(", ")
+            ),
+        }
+    }
+}
+
+/// Applies the one-owner rule to the key sets about to be stored. A public
+/// key (algorithm and bytes) published by one domain only is kept. A key
+/// published by several belongs to the one of them that already holds it in
+/// `current`; if none or several of them do, it belongs to no one (a rule like
+/// lexical order would let a domain that copies a newly published key in the
+/// same round take it over). Every other publisher is refused that key, with a
+/// [`KeyConflict`]; its other keys are kept.
+pub fn assign_owners(
+    current: &KeySets,
+    claims: KeySets,
+) -> (KeySets, BTreeMap<String, Vec<KeyConflict>>) {
+    let mut claimants: HashMap<PublicKey, Vec<&str>> = HashMap::new();
+    for (domain, keys) in &claims {
+        for key in keys {
+            let domains = claimants.entry(key.public_key).or_default();
+            if !domains.contains(&domain.as_str()) {
+                domains.push(domain);
+            }
+        }
+    }
+    let holds = |domain: &str, key: &PublicKey| {
+        current
+            .get(domain)
+            .is_some_and(|keys| keys.iter().any(|k| k.public_key == *key))
+    };
+    let mut conflicts: BTreeMap<String, Vec<KeyConflict>> = BTreeMap::new();
+    let mut owned = KeySets::new();
+    for (domain, keys) in &claims {
+        let mut kept = Vec::with_capacity(keys.len());
+        for key in keys {
+            let domains = claimants
+                .get(&key.public_key)
+                .map_or(&[][..], Vec::as_slice);
+            if domains.len() <= 1 {
+                kept.push(key.clone());
+                continue;
+            }
+            let holders: Vec<&str> = domains
+                .iter()
+                .copied()
+                .filter(|d| holds(d, &key.public_key))
+                .collect();
+            let owner = match holders.as_slice() {
+                [owner] => Some(*owner),
+                _ => None,
+            };
+            if owner == Some(domain.as_str()) {
+                kept.push(key.clone());
+            } else {
+                conflicts
+                    .entry(domain.clone())
+                    .or_default()
+                    .push(KeyConflict {
+                        key_id: key.key_id,
+                        public_key: key.public_key,
+                        others: domains
+                            .iter()
+                            .filter(|d| **d != domain.as_str())
+                            .map(|d| d.to_string())
+                            .collect(),
+                        owner: owner.map(str::to_owned),
+                    });
+            }
+        }
+        owned.insert(domain.clone(), kept);
+    }
+    (owned, conflicts)
+}
+
 /// A validated key map, indexed for O(1) lookup by domain and by key id.
 #[derive(Debug, Default)]
 pub struct KeyMap {
@@ -212,20 +349,48 @@ impl KeyMap {
         Ok((KeyMap::from_domains(domains), skipped))
     }
 
-    /// Builds an index from already validated key sets.
+    /// Builds an index from already validated key sets. A public key found
+    /// under several domains is logged as an error and marked on each of its
+    /// entries ([`TrustedKey::also_published_by`]), so tokens it verifies are
+    /// refused.
     pub fn from_domains(domains: BTreeMap<String, Vec<BiscuitWebKey>>) -> KeyMap {
+        let mut publishers: HashMap<PublicKey, Vec<Arc<str>>> = HashMap::new();
+        let domains: Vec<(Arc<str>, Vec<BiscuitWebKey>)> = domains
+            .into_iter()
+            .map(|(domain, keys)| (Arc::from(domain), keys))
+            .collect();
+        for (domain, keys) in &domains {
+            for key in keys {
+                let names = publishers.entry(key.public_key).or_default();
+                if !names.contains(domain) {
+                    names.push(domain.clone());
+                }
+            }
+        }
+        for (public_key, names) in &publishers {
+            if names.len() > 1 {
+                tracing::error!(public_key = %public_key, domains = ?names, "one public key is published under several domains; tokens it verifies are refused (ambiguous_key)");
+            }
+        }
         let mut map = KeyMap::default();
-        // BTreeMap iteration gives the fixed (domain, position) order for candidates.
+        // BTreeMap order gives the fixed (domain, position) order for candidates.
         for (domain, keys) in domains {
-            let domain: Arc<str> = Arc::from(domain);
             let mut domain_keys = DomainKeys::default();
             for key in keys {
+                let also_published_by = publishers
+                    .get(&key.public_key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|name| **name != domain)
+                    .cloned()
+                    .collect();
                 let key = Arc::new(TrustedKey {
                     domain: domain.clone(),
                     key_id: key.key_id,
                     public_key: key.public_key,
                     expires_at: key.expires_at,
                     issuer: key.issuer,
+                    also_published_by,
                 });
                 domain_keys.all.push(key.clone());
                 domain_keys
@@ -379,6 +544,119 @@ mod tests {
         let (map, _) = KeyMap::parse(document.to_string().as_bytes()).expect("valid");
         let domains: Vec<_> = map.with_key_id(7).iter().map(|k| &*k.domain).collect();
         assert_eq!(domains, ["a.example", "z.example"]);
+    }
+
+    fn bwk(key: &KeyPair, key_id: u32) -> BiscuitWebKey {
+        BiscuitWebKey {
+            public_key: key.public(),
+            key_id,
+            issuer: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_shared_key_belongs_to_its_one_earlier_holder_else_to_no_one() {
+        let [k1, k2, k3, k4, k5] = [(); 5].map(|()| KeyPair::new());
+        let current = KeySets::from([
+            ("a".to_owned(), vec![bwk(&k1, 1)]),
+            ("b".to_owned(), vec![bwk(&k2, 1)]),
+            ("x".to_owned(), vec![bwk(&k5, 1)]),
+            ("y".to_owned(), vec![bwk(&k5, 1)]),
+        ]);
+        let claims = KeySets::from([
+            // a holds k1; k3 is new and also claimed by c.
+            ("a".to_owned(), vec![bwk(&k1, 1), bwk(&k3, 2)]),
+            // b holds k2 and copies a's k1 under its own id.
+            ("b".to_owned(), vec![bwk(&k2, 1), bwk(&k1, 7)]),
+            ("c".to_owned(), vec![bwk(&k3, 1), bwk(&k4, 2)]),
+            // d copies b's k2.
+            ("d".to_owned(), vec![bwk(&k2, 1)]),
+            // x and y both held k5 already: neither keeps it.
+            ("x".to_owned(), vec![bwk(&k5, 1)]),
+            ("y".to_owned(), vec![bwk(&k5, 1)]),
+        ]);
+        let (owned, conflicts) = assign_owners(&current, claims);
+        let ids = |domain: &str| -> Vec<u32> { owned[domain].iter().map(|k| k.key_id).collect() };
+        assert_eq!(ids("a"), [1]);
+        assert_eq!(ids("b"), [1]);
+        assert_eq!(ids("c"), [2]);
+        assert_eq!(ids("d"), Vec::<u32>::new());
+        assert_eq!(ids("x"), Vec::<u32>::new());
+        assert_eq!(ids("y"), Vec::<u32>::new());
+        let owners = |domain: &str| -> Vec<(u32, Option<&str>)> {
+            conflicts[domain]
+                .iter()
+                .map(|c| (c.key_id, c.owner.as_deref()))
+                .collect()
+        };
+        assert_eq!(owners("a"), [(2, None)]);
+        assert_eq!(owners("b"), [(7, Some("a"))]);
+        assert_eq!(owners("c"), [(1, None)]);
+        assert_eq!(owners("d"), [(1, Some("b"))]);
+        assert_eq!(owners("x"), [(1, None)]);
+        assert_eq!(conflicts["b"][0].others, ["a"]);
+        assert!(conflicts["b"][0].to_string().contains("belongs to a"));
+        assert_eq!(owners("y"), [(1, None)]);
+        assert_eq!(conflicts.len(), 6);
+    }
+
+    #[test]
+    fn a_loaded_key_under_two_domains_refuses_its_tokens_through_the_engine() {
+        use crate::engine::{Engine, Settings, Trust};
+        use crate::policy::Policy;
+        use crate::{envelope, token, Outcome};
+
+        let (b_key, c_key) = (KeyPair::new(), KeyPair::new());
+        let document = serde_json::json!({
+            "a-evil.example": [item(&b_key, 1, None)],
+            "b.example": [item(&b_key, 1, None)],
+            "c.example": [item(&c_key, 1, None)],
+        });
+        let (keys, _) = KeyMap::parse(document.to_string().as_bytes()).expect("valid");
+        let trust = Trust {
+            keys,
+            ..Trust::default()
+        };
+        let engine = Engine::new(
+            Policy::parse("allow if true;").expect("policy"),
+            Settings::default(),
+        );
+        let decide = |key: &KeyPair, domain: Option<&str>| {
+            let biscuit = biscuit_auth::Biscuit::builder()
+                .code("user(\"u\");")
+                .expect("code")
+                .root_key_id(1)
+                .build(key)
+                .expect("token");
+            let bytes = biscuit.to_vec().expect("bytes");
+            let bytes = envelope::with_domain(&bytes, domain).expect("field 5");
+            let event = serde_json::json!({"type": "TOKEN",
+                "authorizationToken": format!("Bearer {}", token::encode(&bytes)),
+                "methodArn": "arn:aws:execute-api:eu-west-1:1:api/prod/GET/x"});
+            let decision = engine
+                .evaluate(event, Ok(&trust), SystemTime::now())
+                .decision;
+            (
+                decision.outcome(),
+                decision.reason_kind(),
+                decision.reason(),
+            )
+        };
+        for domain in [None, Some("a-evil.example"), Some("b.example")] {
+            let (outcome, kind, reason) = decide(&b_key, domain);
+            assert_eq!(
+                (outcome, kind),
+                (Outcome::Unauthorized, "ambiguous_key"),
+                "{domain:?}"
+            );
+            assert!(reason.contains("also published by"), "{reason}");
+        }
+        assert_eq!(
+            decide(&c_key, None).0,
+            Outcome::Allow,
+            "sound keys still work"
+        );
     }
 
     #[test]

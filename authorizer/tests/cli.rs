@@ -133,9 +133,23 @@ fn keygen_to_replay_round_trip() {
     let a_json = format!("a.example={}", s(&dir.path("a.json")));
     let b_json = format!("b.example={}", s(&dir.path("b.json")));
     let keymap = ok(&["keymap", &a_json, &b_json]);
+    // One public key, one domain: b's document republished by another domain is refused.
+    let copied = format!("a-evil.example={}", s(&dir.path("b.json")));
+    let refused = authz(&["keymap", &a_json, &b_json, &copied]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && refused.stdout.is_empty());
+    assert!(
+        stderr.starts_with("authz: a-evil.example: key 1 (ed25519/")
+            && stderr.contains("also published by b.example"),
+        "{stderr}"
+    );
     let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
     assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
     std::fs::write(dir.path("keysets.json"), &keymap).expect("write");
+    // A map written by hand with a.example's keys also under another domain.
+    let mut shared = parsed.clone();
+    shared["a-evil.example"] = parsed["a.example"].clone();
+    std::fs::write(dir.path("shared.json"), shared.to_string()).expect("write");
     std::fs::write(dir.path("revoked.json"), "[]").expect("write");
 
     for (key_id, key_file) in [
@@ -193,6 +207,18 @@ fn keygen_to_replay_round_trip() {
         assert_eq!(report["revocation_ids"].as_array().map(Vec::len), Some(2));
         assert_eq!(report["verification"]["verified"], true);
         assert_eq!(report["verification"]["domain"], "a.example");
+        let shared: Value = serde_json::from_str(&ok(&[
+            "inspect",
+            s(&dir.path("token.txt")),
+            "--keysets",
+            s(&dir.path("shared.json")),
+            "--json",
+        ]))
+        .expect("inspect JSON");
+        assert_eq!(shared["verification"]["verified"], false);
+        assert!(shared["verification"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("is also published by a-evil.example")));
 
         for (path, expected) in [("/docs/1", "allow"), ("/admin", "deny")] {
             let line = replay_token(&dir, attenuated.trim(), path, &[]);

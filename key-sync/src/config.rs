@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::merge::Quotas;
+use crate::store::MAX_SECRET_BYTES;
+
 /// The default BWKS location of a domain.
 pub const DEFAULT_URL_TEMPLATE: &str = "https://{domain}/.well-known/biscuit-web-keys";
 
@@ -25,6 +28,13 @@ pub struct SyncConfig {
     /// Largest BWKS document accepted, in bytes.
     #[arg(long, env = "MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024)]
     pub max_document_bytes: usize,
+    /// Most keys one domain may store; a domain publishing more is rejected.
+    #[arg(long, env = "MAX_KEYS_PER_DOMAIN", default_value_t = 16)]
+    pub max_keys_per_domain: usize,
+    /// Longest free-text field of a published key (`issuer`), in bytes; a
+    /// domain publishing a longer one is rejected.
+    #[arg(long, env = "MAX_ITEM_FIELD_BYTES", default_value_t = 256)]
+    pub max_item_field_bytes: usize,
     /// Where a domain's BWKS is fetched; `{domain}` is replaced by the domain.
     #[arg(long, env = "BWKS_URL_TEMPLATE", default_value = DEFAULT_URL_TEMPLATE)]
     pub url_template: String,
@@ -34,6 +44,17 @@ pub struct SyncConfig {
     /// A PEM file of extra trusted root certificates (a private CA), added to the system roots.
     #[arg(long, env = "EXTRA_CA_CERTS")]
     pub extra_ca_certs: Option<PathBuf>,
+}
+
+impl SyncConfig {
+    /// The quotas of a round; the map itself is capped at Secrets Manager's limit.
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            max_keys_per_domain: self.max_keys_per_domain,
+            max_field_bytes: self.max_item_field_bytes,
+            max_map_bytes: MAX_SECRET_BYTES,
+        }
+    }
 }
 
 /// Why a configured domain name is refused.

@@ -4,8 +4,9 @@
 //! # Layout
 //! - [`config`]: configuration from flags or environment variables.
 //! - [`fetch`]: HTTPS GET of one domain's `/.well-known/biscuit-web-keys`, bounded.
-//! - [`merge`]: the new key map from the current one and this round's results.
-//! - [`store`]: reading and writing the key-map secret (canonical JSON, idempotent writes).
+//! - [`merge`]: the new key map from the current one and this round's results
+//!   (one owner per public key, per-domain quotas).
+//! - [`store`]: reading and writing the key-map secret (writes that always land, checked).
 //! - [`sync`]: one round, tying the steps together, and its summary.
 //!
 //! Validation uses the authorizer's own key-set model ([`authorizer::keyset`]).

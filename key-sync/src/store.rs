@@ -1,8 +1,9 @@
-//! The key-map secret: read the current map, write a new one only when it
-//! changed, idempotently and within the SecretString size limit.
+//! The key-map secret: read the current map with its version, write a new
+//! version that always lands, and check that it did.
 
 use authorizer::keyset::{KeyMap, KeySets};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
 use sha2::{Digest, Sha256};
 
@@ -20,12 +21,6 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
-    /// The new map is over the SecretString limit.
-    #[error("key map is {size} bytes, over Secrets Manager's {MAX_SECRET_BYTES}-byte limit; not written")]
-    TooLarge {
-        /// Size of the canonical JSON.
-        size: usize,
-    },
     /// Writing the new version failed.
     #[error("cannot write secret {id}: {detail}")]
     Write {
@@ -34,45 +29,93 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
+    /// After the write, AWSCURRENT is not the version just written.
+    #[error("wrote version {written} of secret {id}, but AWSCURRENT is version {current} with {} content", if *.same_content { "the same" } else { "other" })]
+    NotCurrent {
+        /// The secret id.
+        id: String,
+        /// The version written.
+        written: String,
+        /// The version AWSCURRENT names.
+        current: String,
+        /// Whether AWSCURRENT holds what was written.
+        same_content: bool,
+    },
 }
 
-/// The `ClientRequestToken` for a content: its SHA-256 in hex (64 characters),
-/// so a retried write of the same content is idempotent.
-pub fn request_token(canonical: &str) -> String {
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+/// The secret as read: its text, its version, and the map if it parses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The SecretString as stored.
+    pub text: String,
+    /// The VersionId of AWSCURRENT.
+    pub version_id: String,
+    /// The key sets, or why the text is not a whole key map.
+    pub map: Result<KeySets, String>,
 }
 
-/// Reads the current key map, parsed by the authorizer's own loader. A
-/// secret that does not parse counts as empty (and is logged): the next write
-/// replaces it.
-pub async fn read(client: &Client, id: &str) -> Result<KeySets, StoreError> {
-    let output = client
+/// The `ClientRequestToken` of a write: the SHA-256 (hex, 64 characters) of
+/// the version it replaces and the new content. A retried call is idempotent;
+/// writing earlier content again is a new version, never a swallowed no-op.
+pub fn request_token(previous_version: &str, canonical: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(previous_version.as_bytes());
+    hash.update([0]);
+    hash.update(canonical.as_bytes());
+    hex::encode(hash.finalize())
+}
+
+async fn get_current(client: &Client, id: &str) -> Result<GetSecretValueOutput, StoreError> {
+    client
         .get_secret_value()
         .secret_id(id)
+        .version_stage("AWSCURRENT")
         .send()
         .await
         .map_err(|e| StoreError::Read {
             id: id.to_owned(),
             detail: DisplayErrorContext(e).to_string(),
-        })?;
-    let text = output.secret_string.unwrap_or_default();
-    match KeyMap::parse(text.as_bytes()) {
-        Ok((map, _)) => Ok(map.to_key_sets()),
-        Err(error) => {
-            tracing::warn!(%error, secret = id, "current key map does not parse; treating it as empty");
-            Ok(KeySets::new())
-        }
-    }
+        })
 }
 
-/// Writes `canonical` as a new version; refuses content over the size limit.
-pub async fn write(client: &Client, id: &str, canonical: &str) -> Result<String, StoreError> {
-    if canonical.len() > MAX_SECRET_BYTES {
-        return Err(StoreError::TooLarge {
-            size: canonical.len(),
-        });
+/// Reads AWSCURRENT, parsed by the authorizer's own loader. A text that is
+/// not a key map, or has entries the loader skips, is returned with
+/// `map: Err` (and logged): the caller must not take it for the last good state.
+pub async fn read(client: &Client, id: &str) -> Result<Stored, StoreError> {
+    let output = get_current(client, id).await?;
+    let text = output.secret_string.unwrap_or_default();
+    let map = match KeyMap::parse(text.as_bytes()) {
+        Ok((map, skipped)) => match skipped.first() {
+            None => Ok(map.to_key_sets()),
+            Some(first) => Err(format!(
+                "{} entries do not parse, the first under {}: {}",
+                skipped.len(),
+                first.domain,
+                first.reason
+            )),
+        },
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = &map {
+        tracing::error!(%error, secret = id, "the current key map is not a whole key map");
     }
-    let token = request_token(canonical);
+    Ok(Stored {
+        text,
+        version_id: output.version_id.unwrap_or_default(),
+        map,
+    })
+}
+
+/// Writes `canonical` as the version after `previous_version`, then reads
+/// AWSCURRENT back and fails unless it is that version with that content.
+/// Returns the new VersionId.
+pub async fn write(
+    client: &Client,
+    id: &str,
+    previous_version: &str,
+    canonical: &str,
+) -> Result<String, StoreError> {
+    let token = request_token(previous_version, canonical);
     client
         .put_secret_value()
         .secret_id(id)
@@ -84,5 +127,34 @@ pub async fn write(client: &Client, id: &str, canonical: &str) -> Result<String,
             id: id.to_owned(),
             detail: DisplayErrorContext(e).to_string(),
         })?;
+    let current = get_current(client, id).await?;
+    let same_content = current.secret_string.as_deref() == Some(canonical);
+    let current = current.version_id.unwrap_or_default();
+    if current != token || !same_content {
+        return Err(StoreError::NotCurrent {
+            id: id.to_owned(),
+            written: token,
+            current,
+            same_content,
+        });
+    }
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_names_the_write_not_only_the_content() {
+        let token = request_token("v1", "{}");
+        assert_eq!(token.len(), 64);
+        assert_eq!(token, request_token("v1", "{}"), "a retry is idempotent");
+        assert_ne!(
+            token,
+            request_token("v2", "{}"),
+            "the same content later is a new write"
+        );
+        assert_ne!(request_token("v1", "{}x"), request_token("v1{", "}x"));
+    }
 }

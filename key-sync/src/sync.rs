@@ -1,42 +1,43 @@
-//! One sync round: fetch every trusted domain concurrently, validate, merge,
-//! write if changed, and report.
+//! One sync round: fetch every trusted domain concurrently, validate, merge
+//! under the one-owner rule and the quotas, write if changed, and report.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use authorizer::keyset;
 use aws_sdk_secretsmanager::Client;
+use biscuit_auth::BiscuitWebKey;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::config::{self, SyncConfig};
-use crate::fetch::{ClientError, Fetcher};
-use crate::merge::{self, DomainReport};
+use crate::fetch::{ClientError, FetchError, Fetcher};
+use crate::merge::{self, DomainReport, Failure, KeySets, TooLarge};
 use crate::store::{self, StoreError};
 
 /// What one round did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    /// Per domain: fetched, unchanged, kept last good (with the error), or removed.
+    /// Per domain: its status and the reason.
     pub domains: BTreeMap<String, DomainReport>,
     /// Whether a new secret version was written.
     pub written: bool,
-    /// The `ClientRequestToken` (content hash) of the map now stored.
-    pub content_hash: String,
+    /// The VersionId of the map now stored (AWSCURRENT).
+    pub version_id: String,
 }
 
 impl Summary {
-    /// The domains that failed this round.
-    pub fn failed_domains(&self) -> Vec<&str> {
+    /// The domains an operator must look at (kept last good, conflict, rejected).
+    pub fn needing_operator(&self) -> Vec<&str> {
         self.domains
             .iter()
-            .filter(|(_, r)| r.failed())
+            .filter(|(_, r)| r.status.needs_operator())
             .map(|(d, _)| d.as_str())
             .collect()
     }
 }
 
-/// Why a round failed as a whole (per-domain failures are in the [`Summary`]).
+/// Why a round failed as a whole (per-domain problems are in the [`Summary`]).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// A trusted domain is not a DNS name.
@@ -48,6 +49,20 @@ pub enum SyncError {
     /// The secret could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The map is over the size limit even without this round's growth.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
+    /// The current secret is not a whole key map and some domains have no
+    /// fresh key set: writing would drop their keys, so nothing is written.
+    #[error("current key map in {id} is unreadable ({detail}) and not every domain was fetched and validated ({}); nothing written, the authorizer keeps the map it has", .not_synced.join("; "))]
+    UnreadableMap {
+        /// The secret id.
+        id: String,
+        /// Why the current secret is not a key map.
+        detail: String,
+        /// The domains without a fresh key set, with their status and reason.
+        not_synced: Vec<String>,
+    },
 }
 
 /// Everything a round needs, built once per process.
@@ -72,11 +87,54 @@ impl Syncer {
         })
     }
 
-    /// Runs one round. Domains that failed are reported in the summary; the
-    /// map is written first, so what could be synced is.
+    /// Runs one round and writes what it safely can. Domains an operator must
+    /// look at are in the summary ([`Summary::needing_operator`]).
     pub async fn run(&self) -> Result<Summary, SyncError> {
         let secret_id = &self.config.keysets_secret_id;
-        let current = store::read(&self.secrets, secret_id).await?;
+        let stored = store::read(&self.secrets, secret_id).await?;
+        let results = self.fetch_all().await;
+        let empty = KeySets::new();
+        let current = stored.map.as_ref().unwrap_or(&empty);
+        let merged = merge::merge(current, results, self.config.quotas())?;
+        for (domain, report) in &merged.reports {
+            let (status, keys, reason) = (report.status.as_str(), report.keys, &report.reason);
+            if report.status.needs_operator() {
+                tracing::warn!(%domain, status, keys, %reason, "domain needs an operator");
+            } else {
+                tracing::info!(%domain, status, keys, %reason, "synced");
+            }
+        }
+        if let Err(detail) = &stored.map {
+            let not_synced = merged.without_fresh_set();
+            if !not_synced.is_empty() {
+                return Err(SyncError::UnreadableMap {
+                    id: secret_id.clone(),
+                    detail: detail.clone(),
+                    not_synced,
+                });
+            }
+        }
+        let written = merged.canonical != stored.text;
+        let version_id = if written {
+            store::write(
+                &self.secrets,
+                secret_id,
+                &stored.version_id,
+                &merged.canonical,
+            )
+            .await?
+        } else {
+            stored.version_id
+        };
+        Ok(Summary {
+            domains: merged.reports,
+            written,
+            version_id,
+        })
+    }
+
+    /// Fetches and validates every trusted domain concurrently.
+    async fn fetch_all(&self) -> BTreeMap<String, Result<Vec<BiscuitWebKey>, Failure>> {
         let mut fetches = JoinSet::new();
         for domain in &self.domains {
             let (fetcher, domain) = (self.fetcher.clone(), domain.clone());
@@ -89,8 +147,9 @@ impl Syncer {
                             }
                             keys
                         })
-                        .map_err(|e| e.to_string()),
-                    Err(error) => Err(error.to_string()),
+                        .map_err(|e| Failure::Failed(e.to_string())),
+                    Err(error @ FetchError::TooLarge(_)) => Err(Failure::OverQuota(error.to_string())),
+                    Err(error) => Err(Failure::Failed(error.to_string())),
                 };
                 (domain, result)
             });
@@ -108,28 +167,8 @@ impl Syncer {
         for domain in &self.domains {
             results
                 .entry(domain.clone())
-                .or_insert_with(|| Err("fetch task failed".to_owned()));
+                .or_insert_with(|| Err(Failure::Failed("fetch task failed".to_owned())));
         }
-        let (next, domains) = merge::merge(&current, results);
-        let canonical = keyset::canonical_json(&next);
-        let written = canonical != keyset::canonical_json(&current);
-        let content_hash = if written {
-            store::write(&self.secrets, secret_id, &canonical).await?
-        } else {
-            store::request_token(&canonical)
-        };
-        for (domain, report) in &domains {
-            match report {
-                DomainReport::KeptLastGood { error, keys } => {
-                    tracing::warn!(%domain, %error, keys, "kept last good key set")
-                }
-                report => tracing::info!(%domain, ?report, "synced"),
-            }
-        }
-        Ok(Summary {
-            domains,
-            written,
-            content_hash,
-        })
+        results
     }
 }

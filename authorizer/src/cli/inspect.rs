@@ -56,7 +56,10 @@ pub fn run(args: &InspectArgs, out: &mut impl Write) -> Result<(), CliError> {
             key_choice::candidates(&keys, &hints, KeyChoiceRules::default(), SystemTime::now())
                 .map_err(|e| e.to_string())
                 .and_then(|candidates| {
-                    verify::verify(&bytes, &candidates).map_err(|e| e.to_string())
+                    let token = verify::verify(&bytes, &candidates).map_err(|e| e.to_string())?;
+                    // As the authorizer does: a key under two domains verifies no one.
+                    token.key().unambiguous().map_err(|e| e.to_string())?;
+                    Ok(token)
                 });
         report["verification"] = match verification {
             Ok(token) => {

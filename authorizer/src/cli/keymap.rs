@@ -16,7 +16,9 @@ pub struct KeymapArgs {
     pub domains: Vec<String>,
 }
 
-/// Validates each document as key-sync does and prints the map as key-sync stores it.
+/// Validates each document as key-sync does and prints the map as key-sync
+/// stores it. A public key in the documents of two domains is refused, as
+/// key-sync refuses it when neither held it before ([`keyset::assign_owners`]).
 pub fn run(args: &KeymapArgs, out: &mut impl Write) -> Result<(), CliError> {
     let mut key_sets = KeySets::new();
     for pair in &args.domains {
@@ -36,6 +38,14 @@ pub fn run(args: &KeymapArgs, out: &mut impl Write) -> Result<(), CliError> {
         if key_sets.insert(domain.to_owned(), keys).is_some() {
             return Err(CliError::Input(format!("domain {domain} given twice")));
         }
+    }
+    let (key_sets, conflicts) = keyset::assign_owners(&KeySets::new(), key_sets);
+    if let Some((domain, conflict)) = conflicts
+        .iter()
+        .flat_map(|(domain, found)| found.iter().map(move |c| (domain, c)))
+        .next()
+    {
+        return Err(CliError::Input(format!("{domain}: {conflict}")));
     }
     writeln!(out, "{}", keyset::canonical_json(&key_sets))?;
     Ok(())

@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one round now and print its summary (exit 1 if any domain failed).
+    /// Run one round now and print its summary (exit 1 if an operator must act).
     Once,
 }
 
@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
                     "{}",
                     serde_json::to_string_pretty(&summary).unwrap_or_default()
                 );
-                if summary.failed_domains().is_empty() {
+                if summary.needing_operator().is_empty() {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::FAILURE
@@ -71,16 +71,17 @@ async fn main() -> ExitCode {
 }
 
 /// One scheduled round: the summary, or an error (after writing what could be
-/// written) so the schedule's error metric and alarm see failed domains.
+/// written) so the schedule's error metric and alarm see domains an operator
+/// must look at.
 async fn round(syncer: &Syncer) -> Result<Summary, String> {
     let summary = syncer.run().await.map_err(|e| e.to_string())?;
-    let failed = summary.failed_domains();
-    if failed.is_empty() {
+    let needing_operator = summary.needing_operator();
+    if needing_operator.is_empty() {
         Ok(summary)
     } else {
         Err(format!(
-            "domains failed: {}; summary: {}",
-            failed.join(", "),
+            "domains need an operator: {}; summary: {}",
+            needing_operator.join(", "),
             serde_json::to_string(&summary).unwrap_or_default()
         ))
     }

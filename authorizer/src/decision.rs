@@ -10,6 +10,7 @@ use crate::audit::AuditFinding;
 use crate::envelope::EnvelopeError;
 use crate::event::{CredentialError, EventError};
 use crate::key_choice::KeyChoiceError;
+use crate::path::PathError;
 use crate::policy::{Grant, PolicyRefusal};
 use crate::token::TokenError;
 use crate::verify::VerifyError;
@@ -61,6 +62,9 @@ pub enum Refusal {
         /// Index of the revoked block.
         block: usize,
     },
+    /// The request path is not canonical, so the policy cannot judge it.
+    #[error("non-canonical request path: {0}")]
+    NonCanonicalPath(#[from] PathError),
     /// The policy did not allow the request.
     #[error(transparent)]
     Policy(#[from] PolicyRefusal),
@@ -82,8 +86,10 @@ impl Refusal {
     /// What API Gateway is told for this refusal.
     pub fn outcome(&self) -> Outcome {
         match self {
-            // A verified token that is not good for this request: 403.
+            // A verified token that is not good for this request: 403. A
+            // non-canonical path is a fault of the request, not of the token.
             Refusal::Policy(_)
+            | Refusal::NonCanonicalPath(_)
             | Refusal::TokenBroaderThanRequest { .. }
             | Refusal::HolderMismatch
             | Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
@@ -108,6 +114,7 @@ impl Refusal {
         match self {
             Refusal::Event(EventError::UnknownKind) => "unknown_event",
             Refusal::Event(EventError::Malformed { .. }) => "malformed_event",
+            Refusal::Event(EventError::TooManyEntries { .. }) => "oversized_event",
             Refusal::Credential(CredentialError::Missing) => "missing_token",
             Refusal::Credential(CredentialError::Ambiguous) => "ambiguous_token",
             Refusal::Credential(CredentialError::NotBearer) => "not_bearer",
@@ -125,6 +132,7 @@ impl Refusal {
             Refusal::Verify(VerifyError::Audit(AuditFinding::Unreadable(_))) => "malformed_token",
             Refusal::DomainClaimMismatch { .. } => "domain_claim_mismatch",
             Refusal::Revoked { .. } => "revoked",
+            Refusal::NonCanonicalPath(_) => "non_canonical_path",
             Refusal::Policy(PolicyRefusal::DenyPolicy { .. }) => "deny_policy",
             Refusal::Policy(PolicyRefusal::FailedChecks { .. }) => "failed_checks",
             Refusal::Policy(PolicyRefusal::NoMatchingPolicy) => "no_matching_policy",

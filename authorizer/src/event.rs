@@ -253,10 +253,10 @@ fn owned(value: Option<&str>) -> Option<String> {
 /// into maps. Iterative, so the nesting depth does not matter.
 fn check_entry_counts(json: &Value) -> Result<(), EventError> {
     const WHOLE: &str = "the event";
-    // Each value with the top-level field it sits in, for the message.
-    let mut pending = vec![(WHOLE, json)];
+    // Each value with the top-level field it sits in (none for the event itself), for the message.
+    let mut pending: Vec<(Option<&str>, &Value)> = vec![(None, json)];
     let mut total = 0usize;
-    while let Some((location, value)) = pending.pop() {
+    while let Some((field, value)) = pending.pop() {
         let entries = match value {
             Value::Object(members) => members.len(),
             Value::Array(items) => items.len(),
@@ -269,17 +269,19 @@ fn check_entry_counts(json: &Value) -> Result<(), EventError> {
             limit,
         };
         if entries > MAX_COLLECTION_ENTRIES {
+            let location = field.unwrap_or(WHOLE);
             return Err(too_many(location, entries, MAX_COLLECTION_ENTRIES));
         }
         if total > MAX_EVENT_ENTRIES {
             return Err(too_many(WHOLE, total, MAX_EVENT_ENTRIES));
         }
         match value {
-            Value::Object(members) if location == WHOLE => {
-                pending.extend(members.iter().map(|(name, value)| (name.as_str(), value)));
-            }
-            Value::Object(members) => pending.extend(members.values().map(|v| (location, v))),
-            Value::Array(items) => pending.extend(items.iter().map(|v| (location, v))),
+            Value::Object(members) => pending.extend(
+                members
+                    .iter()
+                    .map(|(name, value)| (field.or(Some(name.as_str())), value)),
+            ),
+            Value::Array(items) => pending.extend(items.iter().map(|value| (field, value))),
             _ => {}
         }
     }

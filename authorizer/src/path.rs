@@ -5,8 +5,9 @@
 //! disagree, the request is refused instead of guessing how the backend reads
 //! it: dot segments (`.`, `..`, also with `;` parameters as servlet containers
 //! read them), percent-encoded `.` `/` `\` `%`, backslashes, empty segments
-//! (`//`), control characters (raw or encoded), malformed percent-encoding and
-//! encoded bytes that are not UTF-8. A single trailing slash is canonical.
+//! (`//`, also `/;v=1/`), control characters (raw or encoded), malformed
+//! percent-encoding and encoded bytes that are not UTF-8. A single trailing
+//! slash is canonical.
 
 /// Why a request path is not canonical.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,7 +18,8 @@ pub enum PathError {
     /// A segment is `.` or `..` (before any `;` parameters).
     #[error("path has a dot segment")]
     DotSegment,
-    /// Two slashes in a row.
+    /// An empty segment before the last: two slashes in a row, or a segment
+    /// of only `;` parameters.
     #[error("path has an empty segment")]
     EmptySegment,
     /// A backslash, which some servers read as `/`.
@@ -50,8 +52,9 @@ pub fn check(path: &str) -> Result<(), PathError> {
         if name == "." || name == ".." {
             return Err(PathError::DotSegment);
         }
-        // Only the last segment may be empty: a trailing slash.
-        if segment.is_empty() && segments.peek().is_some() {
+        // Only the last segment may be empty: a trailing slash. A segment of only
+        // `;` parameters is empty to a servlet container.
+        if name.is_empty() && segments.peek().is_some() {
             return Err(PathError::EmptySegment);
         }
     }
@@ -100,6 +103,7 @@ mod tests {
             "/tenants/a.example/...",
             "/tenants/a.example/.well-known/x",
             "/tenants/a.example/a+b;v=1",
+            "/tenants/a.example/;v=1",
             "/tenants/a.example/\u{e9}t\u{e9}",
         ] {
             assert_eq!(check(path), Ok(()), "{path}");
@@ -126,6 +130,8 @@ mod tests {
             ("//tenants/a", EmptySegment),
             ("/tenants//a", EmptySegment),
             ("/tenants/a//", EmptySegment),
+            ("/tenants/;v=1/a", EmptySegment),
+            ("/tenants/a/%u002e%u002e/b", BadEncoding),
             ("/tenants/a/%zz", BadEncoding),
             ("/tenants/a/%2", BadEncoding),
             ("/tenants/a/%", BadEncoding),

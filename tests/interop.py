@@ -53,7 +53,7 @@ def main():
         results.check("biscuit-python token with field 5: allowed for GET", replay(work, token, "GET", "/x") == ("allow", "allowed"))
         results.check("biscuit-python token with field 5: denied for DELETE", replay(work, token, "DELETE", "/x")[0] == "deny")
         parsed = biscuit_auth.Biscuit.from_base64(token, python_key.public_key)
-        attenuated = parsed.append(biscuit_auth.BlockBuilder('check if path($p), $p.starts_with("/public");')).to_base64()
+        attenuated = parsed.append(biscuit_auth.BlockBuilder('check if path($p), $p.starts_with("/public/");')).to_base64()
         results.check("biscuit-python attenuation (field 5 dropped): found by key id and allowed",
                       replay(work, attenuated, "GET", "/public/a") == ("allow", "allowed"))
         results.check("biscuit-python attenuation: its check denies other paths",

@@ -46,6 +46,14 @@ def main():
             got = outcome(invoke(function_port, path))
             results.check(f"event {path.name}", got == expected_outcome(path.stem), f"got {got}")
 
+        # 1b. The folders of path tricks, WebSocket $connect and request-fact events: every
+        # "-deny-" event is refused (never an Allow, never an error), every "-allow-" one allowed.
+        for folder in ("paths", "websocket", "request-facts"):
+            for path in sorted((EVENTS / folder).glob("*.json")):
+                got = outcome(invoke(function_port, path))
+                want = ("allow",) if "-allow-" in path.stem else ("deny", "deny-or-unauthorized")
+                results.check(f"event {folder}/{path.name}", got in want, f"got {got}")
+
         # 2. Rotation: tenant A's key 1 is replaced by a new key 2.
         old_token_event = EVENTS / "rest-token-allow.json"
         new_key = biscuit_auth.KeyPair()

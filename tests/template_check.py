@@ -51,6 +51,19 @@ def mentions_star(resource):
     return "*" in json.dumps(resource)
 
 
+def replay(policy, events):
+    """`authz replay` of `events` with `policy` (Datalog text); one dict per event, none on failure."""
+    with tempfile.NamedTemporaryFile("w", suffix=".datalog") as file:
+        file.write(policy)
+        file.flush()
+        run = subprocess.run([str(ROOT / "target" / "debug" / "authz"), "replay", "--policy", file.name, *events],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if run.returncode != 0:
+        print(run.stderr)
+        return []
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
 def main():
     source, out = translated()
     resources = out["Resources"]
@@ -113,14 +126,21 @@ def main():
 
     # 5. The default policy parameter parses, and decides the demo events as the demo policy does.
     policy = source["Parameters"]["AuthorizerPolicy"]["Default"]
-    with tempfile.NamedTemporaryFile("w", suffix=".datalog") as file:
-        file.write(policy)
-        file.flush()
-        run = subprocess.run([str(ROOT / "target" / "debug" / "authz"), "replay", "--policy", file.name,
-                              "events/rest-token-allow.json", "events/rest-request-deny.json"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=60)
-    outcomes = [json.loads(line)["outcome"] for line in run.stdout.splitlines()] if run.returncode == 0 else run.stderr
+    outcomes = [line["outcome"] for line in replay(policy, ["events/rest-token-allow.json", "events/rest-request-deny.json"])]
     check("the default AuthorizerPolicy parses and decides the demo events", outcomes == ["allow", "deny"], outcomes)
+
+    # 5b. Hostile paths (events/paths/: tenant A's token aimed at tenant B by path tricks) are
+    # never allowed by the default policy, while the canonical control event in that folder is.
+    lines = replay(policy, ["events/paths/"])
+    names = [Path(line["event"]).name for line in lines]
+    check("events/paths/ replays in full, with hostile events and a canonical control",
+          len(lines) == len(list((ROOT / "events" / "paths").glob("*.json")))
+          and any("-deny-" in n for n in names) and any("-allow-" in n for n in names), names)
+    for line, name in zip(lines, names):
+        hostile = "-deny-" in name
+        verdict = f"{line['outcome']}/{line['reason_kind']}"
+        check(f"default AuthorizerPolicy on {name}: {'refused' if hostile else 'allowed'}",
+              (line["outcome"] != "allow") if hostile else (line["outcome"] == "allow"), verdict)
 
     # 6. Logs are kept for a bounded time.
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]

@@ -105,6 +105,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         r#"user("alice"); right("read"); check if path("/tenants/tenant-a.example/docs/7");"#,
         None,
     )?;
+    // WebSocket $connect (events/websocket): a token that may connect.
+    let connector = mint(
+        &a,
+        1,
+        Some("tenant-a.example"),
+        r#"user("alice"); right("connect");"#,
+        None,
+    )?;
     write_json(&format!("{DEMO}/revoked.json"), &json!([revoked_id]))?;
 
     let events = [
@@ -195,6 +203,121 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for (name, event) in least_privilege {
         write_json(&format!("events/least-privilege/{name}.json"), &event)?;
+    }
+    // Hostile paths (events/paths): tenant A's writer token aimed at tenant B.
+    let paths = [
+        (
+            "http-v2-deny-tenant-in-the-middle",
+            http_v2(
+                Some(&writer),
+                "GET",
+                "/tenants/tenant-b.example/x/tenants/tenant-a.example/",
+            ),
+        ),
+        (
+            "http-v2-deny-dot-segments",
+            http_v2(
+                Some(&writer),
+                "GET",
+                "/tenants/tenant-a.example/../tenant-b.example/orders",
+            ),
+        ),
+        (
+            "http-v2-deny-encoded-dots",
+            http_v2(
+                Some(&writer),
+                "GET",
+                "/tenants/tenant-a.example/%2e%2e/tenant-b.example/orders",
+            ),
+        ),
+        (
+            "http-v2-deny-encoded-backslash",
+            http_v2(
+                Some(&writer),
+                "GET",
+                "/tenants/tenant-a.example/..%5ctenant-b.example/orders",
+            ),
+        ),
+        (
+            "http-v2-deny-control-characters",
+            http_v2(
+                Some(&writer),
+                "GET",
+                "/tenants/tenant-a.example/orders%0d%0a",
+            ),
+        ),
+        (
+            "rest-request-deny-encoded-slash",
+            rest_request(
+                &writer,
+                "GET",
+                "/tenants/tenant-a.example%2F..%2Ftenant-b.example/orders",
+            ),
+        ),
+        (
+            "rest-request-deny-empty-segment",
+            rest_request(&writer, "GET", "/tenants/tenant-a.example//orders"),
+        ),
+        (
+            "rest-token-deny-dot-segments",
+            rest_token(
+                &writer,
+                "GET",
+                "/tenants/tenant-a.example/../tenant-b.example/orders",
+            ),
+        ),
+        (
+            "http-v2-allow-trailing-slash",
+            http_v2(Some(&writer), "GET", "/tenants/tenant-a.example/orders/"),
+        ),
+    ];
+    for (name, event) in paths {
+        write_json(&format!("events/paths/{name}.json"), &event)?;
+    }
+    let websocket = [
+        (
+            "connect-allow-own-tenant",
+            websocket_connect(&connector, &["tenant-a.example"]),
+        ),
+        (
+            "connect-deny-repeated-tenant",
+            websocket_connect(&connector, &["tenant-a.example", "tenant-b.example"]),
+        ),
+        (
+            "connect-deny-without-connect-right",
+            websocket_connect(&reader, &["tenant-a.example"]),
+        ),
+    ];
+    for (name, event) in websocket {
+        write_json(&format!("events/websocket/{name}.json"), &event)?;
+    }
+    // Request facts as API Gateway sends them (events/request-facts).
+    let mut headers_only = rest_request(&writer, "GET", "/tenants/tenant-a.example/pets");
+    if let Some(multi) = headers_only["multiValueHeaders"].as_object_mut() {
+        multi.remove("Authorization");
+    }
+    let request_facts = [
+        (
+            "rest-request-allow-authorization-in-headers-only",
+            headers_only,
+        ),
+        (
+            "http-v2-allow-tenant-query",
+            with_raw_query(
+                http_v2(Some(&writer), "GET", "/tenants/tenant-a.example/pets"),
+                "tenant=tenant-a.example",
+            ),
+        ),
+        (
+            "http-v2-deny-repeated-tenant-query",
+            with_raw_query(
+                http_v2(Some(&writer), "GET", "/tenants/tenant-a.example/pets"),
+                "tenant=tenant-a.example&tenant=tenant-b.example",
+            ),
+        ),
+    ];
+    for (name, event) in request_facts {
+        write_json(&format!("events/request-facts/{name}.json"), &event)?;
     }
     Ok(())
 }
@@ -344,6 +467,60 @@ fn http_v2(token: Option<&str>, method: &str, path: &str) -> Value {
         },
         "pathParameters": {"tenant": path.split('/').nth(2).unwrap_or_default(), "proxy": path.splitn(4, '/').nth(3).unwrap_or_default()},
         "stageVariables": null,
+    })
+}
+
+/// Sets an HTTP API event's query as API Gateway does: the raw string, and the
+/// parameters with the values of a repeated name joined by commas.
+fn with_raw_query(mut event: Value, raw: &str) -> Value {
+    let mut joined = serde_json::Map::new();
+    for (name, value) in raw.split('&').filter_map(|pair| pair.split_once('=')) {
+        let entry = joined.entry(name).or_insert_with(|| json!(""));
+        let previous = entry.as_str().unwrap_or_default();
+        *entry = json!(if previous.is_empty() {
+            value.to_owned()
+        } else {
+            format!("{previous},{value}")
+        });
+    }
+    event["rawQueryString"] = json!(raw);
+    event["queryStringParameters"] = Value::Object(joined);
+    event
+}
+
+/// A WebSocket API `$connect` REQUEST event, connecting with `?tenant=…` for each value.
+fn websocket_connect(token: &str, tenants: &[&str]) -> Value {
+    let authorization = format!("Bearer {token}");
+    let host = "demows0api.execute-api.eu-west-1.amazonaws.com";
+    json!({
+        "type": "REQUEST",
+        "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:demows0api/live/$connect",
+        "headers": {"Authorization": authorization, "Connection": "upgrade", "Host": host,
+                    "Sec-WebSocket-Key": "ZGVtbyB3ZWJzb2NrZXQga2V5", "Sec-WebSocket-Version": "13", "Upgrade": "websocket",
+                    "X-Forwarded-For": "198.51.100.23", "X-Forwarded-Port": "443", "X-Forwarded-Proto": "https"},
+        "multiValueHeaders": {"Authorization": [authorization], "Connection": ["upgrade"], "Host": [host],
+                              "Sec-WebSocket-Key": ["ZGVtbyB3ZWJzb2NrZXQga2V5"], "Sec-WebSocket-Version": ["13"],
+                              "Upgrade": ["websocket"], "X-Forwarded-For": ["198.51.100.23"],
+                              "X-Forwarded-Port": ["443"], "X-Forwarded-Proto": ["https"]},
+        // As for REST APIs: the last value here, every value in the multi-value map.
+        "queryStringParameters": {"tenant": tenants.last()},
+        "multiValueQueryStringParameters": {"tenant": tenants},
+        "stageVariables": {},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "extendedRequestId": "demoExtendedId=",
+            "requestTime": "23/Nov/2026:10:00:00 +0000",
+            "messageDirection": "IN",
+            "stage": "live",
+            "connectedAt": 1_795_428_000_000_i64,
+            "requestTimeEpoch": 1_795_428_000_001_i64,
+            "identity": {"sourceIp": "198.51.100.23"},
+            "requestId": "demoRequestId=",
+            "domainName": host,
+            "connectionId": "demoConnectionId=",
+            "apiId": "demows0api",
+        },
     })
 }
 

@@ -12,6 +12,7 @@ use crate::envelope::EnvelopeError;
 use crate::event::{CredentialError, EventError};
 use crate::key_choice::KeyChoiceError;
 use crate::keyset::AmbiguousKey;
+use crate::path::PathError;
 use crate::policy::{Grant, PolicyRefusal};
 use crate::token::TokenError;
 use crate::verify::VerifyError;
@@ -72,6 +73,9 @@ pub enum Refusal {
     /// The verified token's Datalog is over a cap or the work budget.
     #[error("token too complex: {0}")]
     TooComplex(TooComplex),
+    /// The request path is not canonical, so the policy cannot judge it.
+    #[error("non-canonical request path: {0}")]
+    NonCanonicalPath(#[from] PathError),
     /// The policy did not allow the request.
     #[error(transparent)]
     Policy(#[from] PolicyRefusal),
@@ -93,9 +97,11 @@ impl Refusal {
     /// What API Gateway is told for this refusal.
     pub fn outcome(&self) -> Outcome {
         match self {
-            // A verified token that is not good for this request: 403.
+            // A verified token that is not good for this request: 403. A
+            // non-canonical path is a fault of the request, not of the token.
             Refusal::Policy(_)
             | Refusal::TooComplex(_)
+            | Refusal::NonCanonicalPath(_)
             | Refusal::TokenBroaderThanRequest { .. }
             | Refusal::HolderMismatch
             | Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
@@ -122,6 +128,7 @@ impl Refusal {
         match self {
             Refusal::Event(EventError::UnknownKind) => "unknown_event",
             Refusal::Event(EventError::Malformed { .. }) => "malformed_event",
+            Refusal::Event(EventError::TooManyEntries { .. }) => "oversized_event",
             Refusal::Credential(CredentialError::Missing) => "missing_token",
             Refusal::Credential(CredentialError::Ambiguous) => "ambiguous_token",
             Refusal::Credential(CredentialError::NotBearer) => "not_bearer",
@@ -142,6 +149,7 @@ impl Refusal {
             Refusal::AmbiguousKey(_) => "ambiguous_key",
             Refusal::DomainClaimMismatch { .. } => "domain_claim_mismatch",
             Refusal::Revoked { .. } => "revoked",
+            Refusal::NonCanonicalPath(_) => "non_canonical_path",
             Refusal::Policy(PolicyRefusal::DenyPolicy { .. }) => "deny_policy",
             Refusal::Policy(PolicyRefusal::FailedChecks { .. }) => "failed_checks",
             Refusal::Policy(PolicyRefusal::NoMatchingPolicy) => "no_matching_policy",

@@ -189,6 +189,9 @@ impl Engine {
         if let Some(block) = trust.revoked.first_revoked(revocation_ids) {
             return Err(Refusal::Revoked { block });
         }
+        if let Some(path) = &event.request.path {
+            crate::path::check(path)?;
+        }
         let settings = &self.settings;
         let trusted_minters = if settings.delegated_minters {
             token.minters()

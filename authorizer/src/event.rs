@@ -2,8 +2,12 @@
 //! carries, and what it says about the request.
 //!
 //! Three kinds are told apart from the JSON itself: REST API `TOKEN`, REST API
-//! `REQUEST` (also HTTP API payload 1.0, which has the same shape) and HTTP
-//! API payload `2.0`. Parsing goes through the `aws_lambda_events` types.
+//! `REQUEST` (also HTTP API payload 1.0 and WebSocket `$connect`, which have the
+//! same shape) and HTTP API payload `2.0`. Before anything else the raw JSON is
+//! checked against entry caps (see [`MAX_COLLECTION_ENTRIES`]), so no map is
+//! built from a hostile number of entries; parsing then goes through the
+//! `aws_lambda_events` types, and what those types lose (repeated query names,
+//! the WebSocket route key) is read from the raw JSON.
 
 use std::collections::HashMap;
 
@@ -11,11 +15,21 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayV2CustomAuthorizerV2Request,
 };
-use aws_lambda_events::http::{header::AUTHORIZATION, HeaderMap};
+use aws_lambda_events::http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::holder;
+use crate::path::hex;
+
+/// Most entries (object members or array items) any one object or array of an
+/// event may hold. API Gateway sends at most 10 KB of request line and headers,
+/// so a real event has a few hundred entries at the very most; `http`'s
+/// `HeaderMap`, which aws_lambda_events builds, panics past 24,576 names.
+pub const MAX_COLLECTION_ENTRIES: usize = 4096;
+
+/// Most entries in all of an event's objects and arrays together.
+pub const MAX_EVENT_ENTRIES: usize = 16_384;
 
 /// The kind of authorizer event, which also decides the response format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,7 +37,7 @@ use crate::holder;
 pub enum EventKind {
     /// REST API `TOKEN` authorizer.
     RestToken,
-    /// REST API `REQUEST` authorizer (and HTTP API payload 1.0).
+    /// REST API `REQUEST` authorizer (and HTTP API payload 1.0, WebSocket `$connect`).
     RestRequest,
     /// HTTP API payload 2.0.
     HttpV2,
@@ -35,6 +49,17 @@ pub enum EventError {
     /// The JSON is not any of the three authorizer event kinds.
     #[error("not an API Gateway authorizer event (no TOKEN, REQUEST or version 2.0 marker)")]
     UnknownKind,
+    /// An object or array of the event, or the event in all, has more entries
+    /// than the caps allow: refused before any map is built from it.
+    #[error("event too large: {location} has {entries} entries, over the limit of {limit}")]
+    TooManyEntries {
+        /// Where: the top-level field, or `the event` for the total.
+        location: String,
+        /// How many entries were counted (up to the point of refusal).
+        entries: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// The JSON has a kind marker but does not match that kind's shape.
     #[error("malformed {kind:?} event: {detail}")]
     Malformed {
@@ -102,9 +127,10 @@ pub struct AuthorizerEvent {
 }
 
 impl AuthorizerEvent {
-    /// Detects the event kind from the JSON and parses it.
+    /// Detects the event kind from the JSON, checks its entry counts and parses it.
     pub fn from_json(json: Value) -> Result<AuthorizerEvent, EventError> {
         let kind = detect_kind(&json).ok_or(EventError::UnknownKind)?;
+        check_entry_counts(&json)?;
         let malformed = |e: serde_json::Error| EventError::Malformed {
             kind,
             detail: e.to_string(),
@@ -128,26 +154,31 @@ impl AuthorizerEvent {
             }
             EventKind::RestRequest => {
                 // Query parameters come from the raw JSON: `QueryMap::iter` in
-                // aws_lambda_events panics on an empty multi-value list.
+                // aws_lambda_events panics on an empty multi-value list. The
+                // WebSocket route key is not in aws_lambda_events' REST context.
                 let query = query_pairs(&json);
+                let route_key = json
+                    .pointer("/requestContext/routeKey")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let event: ApiGatewayCustomAuthorizerRequestTypeRequest =
                     serde_json::from_value(json).map_err(malformed)?;
-                let arn = event.method_arn.as_deref().map(MethodArn::parse);
+                let arn = event
+                    .method_arn
+                    .as_deref()
+                    .map(MethodArn::parse)
+                    .unwrap_or_default();
                 let context = event.request_context;
-                // REST events repeat headers in both maps; only the multi-value one keeps repeats.
-                let headers = if event.multi_value_headers.is_empty() {
-                    &event.headers
-                } else {
-                    &event.multi_value_headers
-                };
+                let headers = [&event.headers, &event.multi_value_headers];
+                // WebSocket `$connect` events carry no account id in their context.
                 let request = RequestInfo {
                     method: event.http_method.map(|m| m.to_string()),
                     path: event.path,
-                    route: event.resource,
-                    stage: context.stage,
-                    api_id: context.apiid,
-                    account_id: context.account_id,
-                    region: arn.and_then(|arn| arn.region.map(str::to_owned)),
+                    route: event.resource.or(route_key),
+                    stage: context.stage.or(owned(arn.stage)),
+                    api_id: context.apiid.or(owned(arn.api_id)),
+                    account_id: context.account_id.or(owned(arn.account_id)),
+                    region: owned(arn.region),
                     client_cert: certificate_fingerprint(
                         context
                             .identity
@@ -158,28 +189,38 @@ impl AuthorizerEvent {
                     source_ip: context.identity.and_then(|identity| identity.source_ip),
                     path_params: sorted(event.path_parameters),
                     query,
-                    headers: header_pairs(headers),
+                    headers: header_pairs(&headers),
                 };
                 AuthorizerEvent {
                     kind,
-                    credential: authorization_header(headers),
+                    credential: authorization_header(&headers),
                     resource_arn: event.method_arn,
                     request,
                 }
             }
             EventKind::HttpV2 => {
+                // Repeated query names are joined with commas in
+                // `queryStringParameters`; `rawQueryString` keeps every value.
+                let query = match json.get("rawQueryString").and_then(Value::as_str) {
+                    Some(raw) => raw_query_pairs(raw),
+                    None => query_pairs(&json),
+                };
                 let event: ApiGatewayV2CustomAuthorizerV2Request =
                     serde_json::from_value(json).map_err(malformed)?;
-                let arn = event.route_arn.as_deref().map(MethodArn::parse);
+                let arn = event
+                    .route_arn
+                    .as_deref()
+                    .map(MethodArn::parse)
+                    .unwrap_or_default();
                 let context = event.request_context;
                 let request = RequestInfo {
                     method: Some(context.http.method.to_string()),
                     path: event.raw_path.or(context.http.path),
                     route: event.route_key.or(context.route_key),
-                    stage: context.stage,
-                    api_id: context.apiid,
-                    account_id: context.account_id,
-                    region: arn.and_then(|arn| arn.region.map(str::to_owned)),
+                    stage: context.stage.or(owned(arn.stage)),
+                    api_id: context.apiid.or(owned(arn.api_id)),
+                    account_id: context.account_id.or(owned(arn.account_id)),
+                    region: owned(arn.region),
                     client_cert: certificate_fingerprint(
                         context
                             .authentication
@@ -189,18 +230,62 @@ impl AuthorizerEvent {
                     ),
                     source_ip: context.http.source_ip,
                     path_params: sorted(event.path_parameters),
-                    query: sorted(event.query_string_parameters),
-                    headers: header_pairs(&event.headers),
+                    query,
+                    headers: header_pairs(&[&event.headers]),
                 };
                 AuthorizerEvent {
                     kind,
-                    credential: authorization_header(&event.headers),
+                    credential: authorization_header(&[&event.headers]),
                     resource_arn: event.route_arn,
                     request,
                 }
             }
         })
     }
+}
+
+fn owned(value: Option<&str>) -> Option<String> {
+    value.map(str::to_owned)
+}
+
+/// Refuses an event with an object or array over [`MAX_COLLECTION_ENTRIES`],
+/// or more than [`MAX_EVENT_ENTRIES`] entries in all, before any of it is parsed
+/// into maps. Iterative, so the nesting depth does not matter.
+fn check_entry_counts(json: &Value) -> Result<(), EventError> {
+    const WHOLE: &str = "the event";
+    // Each value with the top-level field it sits in (none for the event itself), for the message.
+    let mut pending: Vec<(Option<&str>, &Value)> = vec![(None, json)];
+    let mut total = 0usize;
+    while let Some((field, value)) = pending.pop() {
+        let entries = match value {
+            Value::Object(members) => members.len(),
+            Value::Array(items) => items.len(),
+            _ => continue,
+        };
+        total += entries;
+        let too_many = |location: &str, entries, limit| EventError::TooManyEntries {
+            location: location.to_owned(),
+            entries,
+            limit,
+        };
+        if entries > MAX_COLLECTION_ENTRIES {
+            let location = field.unwrap_or(WHOLE);
+            return Err(too_many(location, entries, MAX_COLLECTION_ENTRIES));
+        }
+        if total > MAX_EVENT_ENTRIES {
+            return Err(too_many(WHOLE, total, MAX_EVENT_ENTRIES));
+        }
+        match value {
+            Value::Object(members) => pending.extend(
+                members
+                    .iter()
+                    .map(|(name, value)| (field.or(Some(name.as_str())), value)),
+            ),
+            Value::Array(items) => pending.extend(items.iter().map(|value| (field, value))),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The fingerprint of the client certificate API Gateway passed, if any.
@@ -234,43 +319,98 @@ fn bearer_token(value: &str, scheme_required: bool) -> Result<String, Credential
     Ok(token.to_owned())
 }
 
-fn authorization_header(headers: &HeaderMap) -> Result<String, CredentialError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(CredentialError::Missing)?;
-    if values.next().is_some() {
-        return Err(CredentialError::Ambiguous);
-    }
+/// The one `Authorization` value of the header maps (a value in both maps counts once).
+fn authorization_header(maps: &[&HeaderMap]) -> Result<String, CredentialError> {
+    let mut values: Vec<&HeaderValue> = maps
+        .iter()
+        .flat_map(|headers| headers.get_all(AUTHORIZATION))
+        .collect();
+    values.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    values.dedup_by(|a, b| a.as_bytes() == b.as_bytes());
+    let value = match values.as_slice() {
+        [] => return Err(CredentialError::Missing),
+        [value] => value,
+        _ => return Err(CredentialError::Ambiguous),
+    };
     let value = value.to_str().map_err(|_| CredentialError::NotBearer)?;
     bearer_token(value, true)
 }
 
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    let mut pairs: Vec<_> = headers
+/// Every (lowercase name, value) of the header maps, sorted, each pair once.
+fn header_pairs(maps: &[&HeaderMap]) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = maps
         .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        .flat_map(|headers| headers.iter())
+        .map(|(name, value)| {
+            // Values come from JSON strings, so they are UTF-8.
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
         })
         .collect();
-    pairs.sort();
+    pairs.sort_unstable();
+    pairs.dedup();
     pairs
 }
 
+/// Every (name, value) of `queryStringParameters` and
+/// `multiValueQueryStringParameters` in the raw JSON, sorted, each pair once.
 fn query_pairs(json: &Value) -> Vec<(String, String)> {
-    let source = ["multiValueQueryStringParameters", "queryStringParameters"]
-        .iter()
-        .find_map(|name| json.get(name).and_then(Value::as_object));
     let mut pairs = Vec::new();
-    for (name, values) in source.into_iter().flatten() {
-        let values = match values {
-            Value::Array(values) => values.as_slice(),
-            value => std::slice::from_ref(value),
-        };
-        for value in values.iter().filter_map(Value::as_str) {
-            pairs.push((name.clone(), value.to_owned()));
+    for field in ["multiValueQueryStringParameters", "queryStringParameters"] {
+        let members = json.get(field).and_then(Value::as_object);
+        for (name, values) in members.into_iter().flatten() {
+            let values = match values {
+                Value::Array(values) => values.as_slice(),
+                value => std::slice::from_ref(value),
+            };
+            for value in values.iter().filter_map(Value::as_str) {
+                pairs.push((name.clone(), value.to_owned()));
+            }
         }
     }
-    pairs.sort();
+    pairs.sort_unstable();
+    pairs.dedup();
     pairs
+}
+
+/// Every (name, value) of a raw query string (`a=1&a=2&b`), decoded as a form
+/// (`+` is a space, `%XX` a byte; a `%` without two hex digits stays as it is,
+/// bytes that are not UTF-8 become U+FFFD), sorted, each pair once.
+fn raw_query_pairs(raw: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = raw
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(name), form_decode(value))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let escaped = match (byte, bytes.get(at + 1..at + 3)) {
+            (b'%', Some(&[high, low])) => hex(high).zip(hex(low)),
+            _ => None,
+        };
+        match (byte, escaped) {
+            (_, Some((high, low))) => {
+                decoded.push(high << 4 | low);
+                at += 3;
+                continue;
+            }
+            (b'+', None) => decoded.push(b' '),
+            (byte, None) => decoded.push(byte),
+        }
+        at += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 fn sorted(map: HashMap<String, String>) -> Vec<(String, String)> {
@@ -321,7 +461,6 @@ impl<'a> MethodArn<'a> {
     }
 
     fn request_info(&self) -> RequestInfo {
-        let owned = |s: Option<&str>| s.map(str::to_owned);
         RequestInfo {
             method: owned(self.method),
             path: owned(self.path),
@@ -419,6 +558,160 @@ mod tests {
                 ("b".to_owned(), "2".to_owned())
             ]
         );
+    }
+
+    /// A WebSocket `$connect` REQUEST event, in the shape AWS documents.
+    fn websocket_connect() -> Value {
+        json!({
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:ws0api/live/$connect",
+            "headers": {"Authorization": "Bearer t", "Connection": "upgrade", "Host": "ws0api.execute-api.eu-west-1.amazonaws.com",
+                        "Sec-WebSocket-Version": "13", "Upgrade": "websocket"},
+            "multiValueHeaders": {"Authorization": ["Bearer t"], "Connection": ["upgrade"], "Host": ["ws0api.execute-api.eu-west-1.amazonaws.com"],
+                                  "Sec-WebSocket-Version": ["13"], "Upgrade": ["websocket"]},
+            "queryStringParameters": {"room": "blue"},
+            "multiValueQueryStringParameters": {"room": ["blue"]},
+            "stageVariables": {},
+            "requestContext": {
+                "routeKey": "$connect", "eventType": "CONNECT", "extendedRequestId": "Xyz=", "requestTime": "01/Dec/2026:10:00:00 +0000",
+                "messageDirection": "IN", "stage": "live", "connectedAt": 1_796_032_800_000_i64, "requestTimeEpoch": 1_796_032_800_001_i64,
+                "identity": {"sourceIp": "192.0.2.10"}, "requestId": "Xyz=", "domainName": "ws0api.execute-api.eu-west-1.amazonaws.com",
+                "connectionId": "Abc=", "apiId": "ws0api"
+            }
+        })
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn websocket_connect_takes_account_and_region_from_the_method_arn() {
+        let event = AuthorizerEvent::from_json(websocket_connect()).expect("websocket event");
+        assert_eq!(event.kind, EventKind::RestRequest);
+        assert_eq!(event.credential, Ok("t".into()));
+        let request = event.request;
+        assert_eq!(request.account_id.as_deref(), Some("123456789012"));
+        assert_eq!(request.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(request.stage.as_deref(), Some("live"));
+        assert_eq!(request.api_id.as_deref(), Some("ws0api"));
+        assert_eq!(request.route.as_deref(), Some("$connect"));
+        assert_eq!(request.source_ip.as_deref(), Some("192.0.2.10"));
+        assert_eq!((request.method, request.path), (None, None));
+        assert_eq!(request.query, pairs(&[("room", "blue")]));
+        // Both maps name the same headers: each appears once.
+        assert_eq!(request.headers.len(), 5, "{:?}", request.headers);
+    }
+
+    #[test]
+    fn headers_are_the_union_of_both_maps() {
+        let event = json!({
+            "type": "REQUEST", "requestContext": {},
+            "headers": {"Authorization": "Bearer t", "X-Only-Single": "s", "X-Both": "2"},
+            "multiValueHeaders": {"X-Both": ["1", "2"], "X-Only-Multi": ["m"]}
+        });
+        let event = AuthorizerEvent::from_json(event).expect("request event");
+        assert_eq!(event.credential, Ok("t".into()));
+        assert_eq!(
+            event.request.headers,
+            pairs(&[
+                ("authorization", "Bearer t"),
+                ("x-both", "1"),
+                ("x-both", "2"),
+                ("x-only-multi", "m"),
+                ("x-only-single", "s"),
+            ])
+        );
+        // The same credential in both maps is one credential; two different ones are not.
+        let same = json!({"type": "REQUEST", "requestContext": {},
+            "headers": {"authorization": "Bearer t"}, "multiValueHeaders": {"Authorization": ["Bearer t"]}});
+        let same = AuthorizerEvent::from_json(same).expect("request event");
+        assert_eq!(same.credential, Ok("t".into()));
+        let differ = json!({"type": "REQUEST", "requestContext": {},
+            "headers": {"Authorization": "Bearer t"}, "multiValueHeaders": {"Authorization": ["Bearer u"]}});
+        let differ = AuthorizerEvent::from_json(differ).expect("request event");
+        assert_eq!(differ.credential, Err(CredentialError::Ambiguous));
+    }
+
+    #[test]
+    fn rest_query_is_the_union_of_both_maps() {
+        let event = json!({"type": "REQUEST", "requestContext": {},
+            "queryStringParameters": {"a": "2", "single": "s"},
+            "multiValueQueryStringParameters": {"a": ["1", "2"]}});
+        let event = AuthorizerEvent::from_json(event).expect("request event");
+        assert_eq!(
+            event.request.query,
+            pairs(&[("a", "1"), ("a", "2"), ("single", "s")])
+        );
+    }
+
+    #[test]
+    fn http_v2_query_comes_from_the_raw_query_string() {
+        let event = json!({"version": "2.0", "type": "REQUEST",
+            "rawQueryString": "tag=a&tag=b&tag=a&q=caf%C3%A9+au+lait&flag&&=x&odd=100%&bin=%ff&sum=1%2B1",
+            "queryStringParameters": {"tag": "a,b,a"},
+            "requestContext": {"http": {"method": "GET"}}});
+        let event = AuthorizerEvent::from_json(event).expect("2.0 event");
+        assert_eq!(
+            event.request.query,
+            pairs(&[
+                ("", "x"),
+                ("bin", "\u{fffd}"),
+                ("flag", ""),
+                ("odd", "100%"),
+                ("q", "caf\u{e9} au lait"),
+                ("sum", "1+1"),
+                ("tag", "a"),
+                ("tag", "b"),
+            ])
+        );
+        // Without a raw query string, the parameters are what there is.
+        let event = json!({"version": "2.0", "type": "REQUEST",
+            "queryStringParameters": {"tag": "a,b"}, "requestContext": {"http": {"method": "GET"}}});
+        let event = AuthorizerEvent::from_json(event).expect("2.0 event");
+        assert_eq!(event.request.query, pairs(&[("tag", "a,b")]));
+    }
+
+    #[test]
+    fn entry_caps_refuse_before_any_map_is_built() {
+        let many = |n: usize| -> serde_json::Map<String, Value> {
+            (0..n).map(|i| (format!("x-h{i}"), json!("v"))).collect()
+        };
+        let cap = MAX_COLLECTION_ENTRIES;
+        // At the cap, the event parses (and aws_lambda_events builds its maps).
+        let at_cap = json!({"type": "REQUEST", "requestContext": {}, "headers": many(cap)});
+        let event = AuthorizerEvent::from_json(at_cap).expect("at the cap");
+        assert_eq!(event.request.headers.len(), cap);
+        // 25,000 headers made `HeaderMap::with_capacity` panic: now a refusal.
+        for kind in [json!({"type": "REQUEST"}), json!({"version": "2.0"})] {
+            let mut event = kind;
+            event["headers"] = Value::Object(many(25_000));
+            assert_eq!(
+                AuthorizerEvent::from_json(event).err(),
+                Some(EventError::TooManyEntries {
+                    location: "headers".into(),
+                    entries: 25_000,
+                    limit: cap
+                })
+            );
+        }
+        // One name with too many values, and many small lists that add up.
+        let values = json!({"type": "REQUEST", "multiValueHeaders": {"x": vec!["v"; cap + 1]}});
+        assert!(matches!(
+            AuthorizerEvent::from_json(values),
+            Err(EventError::TooManyEntries { location, .. }) if location == "multiValueHeaders"
+        ));
+        let lists: serde_json::Map<String, Value> = (0..cap)
+            .map(|i| (format!("x-h{i}"), json!(["1", "2", "3", "4"])))
+            .collect();
+        let spread = json!({"type": "REQUEST", "multiValueHeaders": lists});
+        assert!(matches!(
+            AuthorizerEvent::from_json(spread),
+            Err(EventError::TooManyEntries { location, entries, limit })
+                if location == "the event" && entries > limit && limit == MAX_EVENT_ENTRIES
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`revocation`]: the revocation list.
 //! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
 //! - [`trust_cache`]: the parsed trust material kept between invocations, refreshed after a TTL.
+//! - [`path`]: the canonical-path rule for request paths.
 //! - [`facts`]: the request facts given to the policy.
 //! - [`holder`]: client certificate fingerprints for holder-bound tokens.
 //! - [`probe`]: least-privilege probes derived from a request.
@@ -41,6 +42,7 @@ pub mod holder;
 pub mod key_choice;
 pub mod keyset;
 pub mod log;
+pub mod path;
 pub mod policy;
 pub mod probe;
 pub mod response;

@@ -290,11 +290,87 @@ fn hostile_events() {
             "{name}"
         );
     }
-    // Control characters and odd bytes in the path reach the policy as data, nothing more.
+    // Control characters in the path: the token is fine, the request is not.
     let odd_path = json!({"version": "2.0", "type": "REQUEST", "rawPath": "/a\u{0}b\u{7f}/\u{202e}",
         "headers": {"authorization": format!("Bearer {token}")},
         "requestContext": {"http": {"method": "GET", "path": "/x"}}});
-    assert_eq!(outcome_of(&s, odd_path).0, "allow");
+    assert_eq!(
+        outcome_of(&s, odd_path),
+        ("deny".into(), "non_canonical_path")
+    );
+}
+
+#[test]
+fn an_event_with_25000_headers_is_refused_not_a_panic() {
+    let s = setup();
+    let token = encode(&s.a.mint(r#"right("GET");"#), Some("a.example"));
+    let headers: serde_json::Map<String, Value> = (0..25_000)
+        .map(|i| (format!("x-h{i}"), json!("v")))
+        .collect();
+    let events = [
+        request_event(Some(&format!("Bearer {token}")), "GET", "/"),
+        http_event(Some(&format!("Bearer {token}")), "GET", "/"),
+    ];
+    for mut event in events {
+        event["headers"] = Value::Object(headers.clone());
+        assert_eq!(
+            outcome_of(&s, event),
+            ("unauthorized".into(), "oversized_event")
+        );
+    }
+    let mut values = request_event(Some(&format!("Bearer {token}")), "GET", "/");
+    values["multiValueHeaders"] = json!({"x-many": vec!["v"; 25_000]});
+    assert_eq!(
+        outcome_of(&s, values),
+        ("unauthorized".into(), "oversized_event")
+    );
+}
+
+#[test]
+fn path_tricks_are_refused_on_every_event_kind() {
+    let s = setup();
+    let token = encode(&s.a.mint(r#"right("GET");"#), Some("a.example"));
+    let bearer = format!("Bearer {token}");
+    let tricks = [
+        "/tenants/a.example/../b.example/secret",
+        "/tenants/a.example/./x",
+        "/tenants/a.example/%2e%2e/b.example/secret",
+        "/tenants/a.example/%2E%2e/b.example/secret",
+        "/tenants/a.example%2F..%2Fb.example/x",
+        "/tenants/a.example/..%5cb.example",
+        "/tenants/a.example/%252e%252e/b.example",
+        "/tenants/a.example/..;/b.example",
+        "/tenants/a.example//x",
+        "/tenants/a.example/x%00",
+        "/tenants/a.example/%c0%ae%c0%ae/b.example",
+    ];
+    for path in tricks {
+        let events = [
+            token_event(&bearer, "GET", path),
+            request_event(Some(&bearer), "GET", path),
+            http_event(Some(&bearer), "GET", path),
+        ];
+        for event in events {
+            assert_eq!(
+                outcome_of(&s, event),
+                ("deny".into(), "non_canonical_path"),
+                "{path}"
+            );
+        }
+    }
+    // The same token on a canonical path is allowed: the refusals are the path's.
+    for path in ["/tenants/a.example/x", "/tenants/a.example/x/", "/"] {
+        assert_eq!(
+            outcome_of(&s, http_event(Some(&bearer), "GET", path)),
+            ("allow".into(), "allowed"),
+            "{path}"
+        );
+    }
+    // A bad token on a bad path stays Unauthorized: the token is judged first.
+    assert_eq!(
+        outcome_of(&s, token_event("Bearer garbage!", "GET", tricks[0])),
+        ("unauthorized".into(), "token_not_base64")
+    );
 }
 
 #[test]

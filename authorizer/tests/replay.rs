@@ -142,6 +142,103 @@ fn delegation_events_with_delegated_minters_on() {
 }
 
 #[test]
+fn hostile_path_events_are_refused() {
+    let lines = replay(&["events/paths/"]);
+    let expected = [
+        (
+            "events/paths/http-v2-allow-trailing-slash.json",
+            "allow/allowed",
+        ),
+        (
+            "events/paths/http-v2-deny-control-characters.json",
+            "deny/non_canonical_path",
+        ),
+        (
+            "events/paths/http-v2-deny-dot-segments.json",
+            "deny/non_canonical_path",
+        ),
+        (
+            "events/paths/http-v2-deny-encoded-backslash.json",
+            "deny/non_canonical_path",
+        ),
+        (
+            "events/paths/http-v2-deny-encoded-dots.json",
+            "deny/non_canonical_path",
+        ),
+        (
+            "events/paths/http-v2-deny-tenant-in-the-middle.json",
+            "deny/deny_policy",
+        ),
+        (
+            "events/paths/rest-request-deny-empty-segment.json",
+            "deny/non_canonical_path",
+        ),
+        (
+            "events/paths/rest-request-deny-encoded-slash.json",
+            "deny/non_canonical_path",
+        ),
+        (
+            "events/paths/rest-token-deny-dot-segments.json",
+            "deny/non_canonical_path",
+        ),
+    ];
+    assert_eq!(outcomes(&lines), owned(&expected));
+    // A refusal on a REST API is an explicit Deny policy, never an Allow.
+    for line in &lines[1..] {
+        if let Some(statement) = line["response"]["policyDocument"]["Statement"].get(0) {
+            assert_eq!(statement["Effect"], "Deny", "{line}");
+        } else {
+            assert_eq!(line["response"]["isAuthorized"], false, "{line}");
+        }
+    }
+}
+
+#[test]
+fn websocket_connect_events() {
+    let lines = replay(&["events/websocket/"]);
+    let expected = [
+        (
+            "events/websocket/connect-allow-own-tenant.json",
+            "allow/allowed",
+        ),
+        (
+            "events/websocket/connect-deny-repeated-tenant.json",
+            "deny/deny_policy",
+        ),
+        (
+            "events/websocket/connect-deny-without-connect-right.json",
+            "deny/deny_policy",
+        ),
+    ];
+    assert_eq!(outcomes(&lines), owned(&expected));
+    // The Allow names the $connect method ARN.
+    assert_eq!(
+        lines[0]["response"]["policyDocument"]["Statement"][0]["Resource"][0],
+        "arn:aws:execute-api:eu-west-1:123456789012:demows0api/live/$connect"
+    );
+}
+
+#[test]
+fn request_fact_events() {
+    let lines = replay(&["events/request-facts/"]);
+    let expected = [
+        (
+            "events/request-facts/http-v2-allow-tenant-query.json",
+            "allow/allowed",
+        ),
+        (
+            "events/request-facts/http-v2-deny-repeated-tenant-query.json",
+            "deny/deny_policy",
+        ),
+        (
+            "events/request-facts/rest-request-allow-authorization-in-headers-only.json",
+            "allow/allowed",
+        ),
+    ];
+    assert_eq!(outcomes(&lines), owned(&expected));
+}
+
+#[test]
 fn an_unreadable_event_is_reported_and_the_rest_go_on() {
     let dir = std::env::temp_dir().join(format!("authz-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

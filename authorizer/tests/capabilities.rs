@@ -99,6 +99,55 @@ fn a_token_broader_than_the_request_is_denied_and_the_probe_is_named() {
     assert!(evaluated.decision.reason().contains("sibling-path"));
 }
 
+/// A holder who knows the probes tries to make a broad token look narrow.
+#[test]
+fn probes_cannot_be_recognised_or_failed_open() {
+    let (a, trust) = setup();
+    let probing = engine_with(Settings {
+        probes: ["write-method", "sibling-path"]
+            .iter()
+            .map(|p| p.parse().expect("probe"))
+            .collect(),
+        ..Settings::default()
+    });
+    let verdict = |token: &str| {
+        let event = request_event(Some(&format!("Bearer {token}")), "GET", "/docs/7");
+        let (outcome, kind, _) = decide(&probing, &trust, event);
+        (outcome, kind)
+    };
+    let broad = a.mint(r#"right("read"); right("write");"#);
+    let denied = ("deny".to_owned(), "token_broader_than_request");
+    for evasion in [
+        // The old fixed sibling segment, and the one write method the old probe tried.
+        r#"check if path($p), !$p.ends_with("__least_privilege_probe__");"#,
+        r#"check if method($m), $m != "DELETE";"#,
+        // Exclude every write method but one: that one is still probed.
+        r#"check if method($m), !["POST", "PUT", "DELETE"].contains($m);"#,
+    ] {
+        let attenuated = encode(&attenuate(&broad, evasion), Some("a.example"));
+        assert_eq!(verdict(&attenuated), denied, "{evasion}");
+    }
+    // A probe whose evaluation errors counts as allowed: the token only
+    // divides by zero when the method is not GET, so every write probe errors.
+    let erroring = encode(
+        &a.mint(r#"right("read"); right("write"); check if method($m), $m == "GET" || 1 / 0 == 1; check if path("/docs/7");"#),
+        Some("a.example"),
+    );
+    assert_eq!(verdict(&erroring), denied);
+    // Without probes it is allowed: the error only shows on the probes.
+    let event = request_event(Some(&format!("Bearer {erroring}")), "GET", "/docs/7");
+    assert_eq!(
+        decide(&engine_with(Settings::default()), &trust, event).0,
+        "allow"
+    );
+    // Truly narrow tokens still pass.
+    let narrow = encode(
+        &a.mint(r#"right("read"); check if path("/docs/7"), method("GET");"#),
+        Some("a.example"),
+    );
+    assert_eq!(verdict(&narrow), ("allow".to_owned(), "allowed"));
+}
+
 #[test]
 fn more_probes_than_the_cap_is_a_configuration_error() {
     use clap::Parser;

@@ -190,7 +190,10 @@ fn case(name: &str) -> Case {
         ),
         "nested_closures_60" => ed25519_case(
             &format!(r#"right("GET"); arr({});"#, array(60)),
-            &["check if arr($a), $a.all($x -> $a.all($y -> $x * $y >= 0));".into()],
+            &[
+                "check if arr($a), $a.all($x -> $a.all($y -> $a.all($z -> $x + $y + $z >= 0)));"
+                    .into(),
+            ],
         ),
         "expired_ttl_with_join" => {
             let (authority, _) = join_of(5, 20);
@@ -246,6 +249,41 @@ fn case(name: &str) -> Case {
                 trust: trust(json!({"a.example": [issuer.bwks(None)]}), &[]),
                 event: token_event(
                     &format!("Bearer {}", authorizer::token::encode(&bytes)),
+                    "GET",
+                    "/x",
+                ),
+            }
+        }
+        // The costliest forged token within the shape caps: every block with a
+        // P-256 next key, the authority listing MAX_PUBLIC_KEYS P-256 keys,
+        // signed by a root key the map does not hold.
+        "forged_within_caps" => {
+            let caps = Caps::default();
+            let p256 = || KeyPair::new_with_algorithm(Algorithm::Secp256r1);
+            let listed: Vec<String> = (0..caps.max_public_keys)
+                .map(|_| format!("secp256r1/{}", p256().public().to_bytes_hex()))
+                .collect();
+            let authority = format!(
+                r#"right("GET"); check if right("GET") trusting {};"#,
+                listed.join(", ")
+            );
+            let issuer = Issuer::new("a.example", 1);
+            let mut forged = Biscuit::builder()
+                .code(&authority)
+                .expect("code")
+                .root_key_id(1)
+                .build_with_key_pair(&p256(), biscuit_auth::datalog::SymbolTable::new(), &p256())
+                .expect("build");
+            for _ in 1..caps.max_blocks {
+                forged = forged
+                    .append_with_keypair(&p256(), biscuit_auth::BlockBuilder::new())
+                    .expect("append");
+            }
+            Case {
+                engine: hostile_engine(Settings::default()),
+                trust: trust(json!({"a.example": [issuer.bwks(None)]}), &[]),
+                event: token_event(
+                    &format!("Bearer {}", encode(&forged, Some("a.example"))),
                     "GET",
                     "/x",
                 ),
@@ -477,6 +515,7 @@ fn forged_tokens_cost_a_bounded_refusal() {
     for (class, kind) in [
         ("key_search_400_p256", "key_id_required"),
         ("forged_public_keys_250", "token_too_complex"),
+        ("forged_within_caps", "bad_signature"),
     ] {
         let measured = measure(class);
         assert_eq!(

@@ -182,6 +182,22 @@ fn steps(c: &mut Criterion) {
     group.bench_function("audit", |b| {
         b.iter(|| authorizer::audit::audit(&bytes).expect("audit"))
     });
+    let caps = authorizer::admission::Caps::default();
+    group.bench_function("shape", |b| {
+        b.iter(|| authorizer::admission::check_shape(&bytes, &caps).expect("shape"))
+    });
+    let policy = Policy::parse(POLICY).expect("policy");
+    let request = [
+        fact("method", &[string("GET")]),
+        fact("path", &[string(PATH)]),
+    ];
+    let limits = policy::default_limits();
+    group.bench_function("admission", |b| {
+        b.iter(|| {
+            authorizer::admission::admit(&bytes, policy.program(), &request, &limits, &caps, 1)
+                .expect("admitted")
+        })
+    });
     group.finish();
 }
 

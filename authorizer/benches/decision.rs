@@ -82,7 +82,11 @@ fn decision(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("library", blocks), &event, |b, event| {
             b.iter(|| {
                 let evaluated = engine.evaluate(event.clone(), Ok(&trust), SystemTime::now());
-                assert!(evaluated.decision.verdict.is_ok());
+                assert!(
+                    evaluated.decision.verdict.is_ok(),
+                    "{}",
+                    evaluated.decision.reason()
+                );
                 evaluated
             })
         });
@@ -158,7 +162,11 @@ fn options(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let evaluated = engine.evaluate(event.clone(), Ok(&trust), SystemTime::now());
-                assert!(evaluated.decision.verdict.is_ok());
+                assert!(
+                    evaluated.decision.verdict.is_ok(),
+                    "{}",
+                    evaluated.decision.reason()
+                );
                 evaluated
             })
         });
@@ -192,10 +200,21 @@ fn steps(c: &mut Criterion) {
         fact("path", &[string(PATH)]),
     ];
     let limits = policy::default_limits();
+    let blocks = authorizer::blocks::TokenBlocks::decode(&bytes).expect("blocks");
+    group.bench_function("decode_blocks", |b| {
+        b.iter(|| authorizer::blocks::TokenBlocks::decode(&bytes).expect("blocks"))
+    });
     group.bench_function("admission", |b| {
         b.iter(|| {
-            authorizer::admission::admit(&bytes, policy.program(), &request, &limits, &caps, 1)
-                .expect("admitted")
+            authorizer::admission::admit(
+                &blocks,
+                policy.program(),
+                &request,
+                &limits,
+                &caps,
+                Default::default(),
+            )
+            .expect("admitted")
         })
     });
     group.finish();

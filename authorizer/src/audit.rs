@@ -5,13 +5,12 @@
 //! `domain($d)`, returned as a claim for the caller to compare with the
 //! verified domain.
 //!
-//! It reads the block heads from the token's protobuf bytes (only the fields
-//! it needs; biscuit-auth has already decoded and verified the whole token).
+//! It reads the token's decoded blocks ([`TokenBlocks`]), resolving each
+//! symbol as biscuit-auth does.
 
-use std::sync::LazyLock;
+use biscuit_auth::format::schema;
 
-use biscuit_auth::datalog::SymbolTable;
-use prost::Message;
+use crate::blocks::TokenBlocks;
 
 /// Predicates the authorizer adds for each request; no token block may assert them.
 pub const RESERVED_PREDICATES: &[&str] = &[
@@ -59,36 +58,28 @@ pub struct AuthorityClaims {
 
 /// Audits a token that already verified. Returns the authority block's claims.
 pub fn audit(token: &[u8]) -> Result<AuthorityClaims, AuditFinding> {
-    let unreadable = |e: prost::DecodeError| AuditFinding::Unreadable(e.to_string());
-    let token = wire::Token::decode(token).map_err(unreadable)?;
-    // Symbols of the authority block and of first-party blocks accumulate in one
-    // table; a third-party block (external signature) has a table of its own.
-    let mut shared: Vec<String> = Vec::new();
+    let blocks = TokenBlocks::decode(token).map_err(|e| AuditFinding::Unreadable(e.to_string()))?;
+    audit_blocks(&blocks)
+}
+
+/// Audits a verified token's decoded blocks. Returns the authority block's claims.
+pub fn audit_blocks(blocks: &TokenBlocks) -> Result<AuthorityClaims, AuditFinding> {
+    use schema::term::Content;
     let mut claims = AuthorityClaims::default();
-    for (index, signed) in token.authority.iter().chain(&token.blocks).enumerate() {
-        let block = wire::BlockHeads::decode(&signed.block[..]).map_err(unreadable)?;
-        let symbols = if signed.external_signature.is_some() {
-            block.symbols
-        } else {
-            shared.extend(block.symbols);
-            std::mem::take(&mut shared)
-        };
-        let resolve = |id: u64| symbol(&symbols, id);
-        let reserved = |name: u64| resolve(name).filter(|name| RESERVED_PREDICATES.contains(name));
+    for view in blocks.iter() {
         let finding = |predicate: &str| AuditFinding::ReservedFact {
-            block: index,
+            block: view.index,
             predicate: predicate.to_owned(),
         };
-        for predicate in block
-            .facts
-            .iter()
-            .filter_map(|fact| fact.predicate.as_ref())
-        {
+        for fact in &view.block.facts {
+            let predicate = &fact.predicate;
             let argument = match predicate.terms.as_slice() {
-                [wire::Term { string: Some(id) }] => resolve(*id),
+                [schema::Term {
+                    content: Some(Content::String(id)),
+                }] => view.symbol(*id),
                 _ => None,
             };
-            match (index, resolve(predicate.name), argument) {
+            match (view.index, view.symbol(predicate.name), argument) {
                 (0, Some("domain"), Some(domain)) => claims.domains.push(domain.to_owned()),
                 (0, Some("minter"), Some(key)) => claims.minters.push(key.to_owned()),
                 (_, Some(name), _) if RESERVED_PREDICATES.contains(&name) => {
@@ -97,92 +88,23 @@ pub fn audit(token: &[u8]) -> Result<AuthorityClaims, AuditFinding> {
                 _ => {}
             }
         }
-        let heads = block.rules.iter().filter_map(|rule| rule.head.as_ref());
-        if let Some(name) = heads.filter_map(|head| reserved(head.name)).next() {
+        let reserved = view
+            .block
+            .rules
+            .iter()
+            .filter_map(|rule| view.symbol(rule.head.name))
+            .find(|name| RESERVED_PREDICATES.contains(name));
+        if let Some(name) = reserved {
             return Err(finding(name));
-        }
-        if signed.external_signature.is_none() {
-            shared = symbols;
         }
     }
     Ok(claims)
 }
 
-/// Symbol `id`: below 1024 from biscuit's default table, above from `table`.
-pub(crate) fn symbol(table: &[String], id: u64) -> Option<&str> {
-    static DEFAULTS: LazyLock<SymbolTable> = LazyLock::new(SymbolTable::new);
-    match id.checked_sub(SYMBOL_OFFSET) {
-        None => DEFAULTS.get_symbol(id),
-        Some(index) => table.get(usize::try_from(index).ok()?).map(String::as_str),
-    }
-}
-
-/// Where a token's own symbols start; lower ids are biscuit's default symbols.
-const SYMBOL_OFFSET: u64 = 1024;
-
-/// The parts of biscuit's protobuf schema the audit reads; prost skips the rest
-/// (checks, expressions, rule bodies, signatures) without decoding it.
-mod wire {
-    use prost::Message;
-
-    #[derive(Clone, PartialEq, Message)]
-    pub struct Token {
-        #[prost(message, optional, tag = "2")]
-        pub authority: Option<SignedBlock>,
-        #[prost(message, repeated, tag = "3")]
-        pub blocks: Vec<SignedBlock>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    pub struct SignedBlock {
-        #[prost(bytes = "vec", tag = "1")]
-        pub block: Vec<u8>,
-        /// Only its presence matters: a third-party block.
-        #[prost(bytes = "vec", optional, tag = "4")]
-        pub external_signature: Option<Vec<u8>>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    pub struct BlockHeads {
-        #[prost(string, repeated, tag = "1")]
-        pub symbols: Vec<String>,
-        #[prost(message, repeated, tag = "4")]
-        pub facts: Vec<Fact>,
-        #[prost(message, repeated, tag = "5")]
-        pub rules: Vec<Rule>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    pub struct Fact {
-        #[prost(message, optional, tag = "1")]
-        pub predicate: Option<Predicate>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    pub struct Rule {
-        #[prost(message, optional, tag = "1")]
-        pub head: Option<Predicate>,
-    }
-
-    #[derive(Clone, PartialEq, Message)]
-    pub struct Predicate {
-        #[prost(uint64, tag = "1")]
-        pub name: u64,
-        #[prost(message, repeated, tag = "2")]
-        pub terms: Vec<Term>,
-    }
-
-    /// A term; only the string variant (a symbol id) is read.
-    #[derive(Clone, PartialEq, Message)]
-    pub struct Term {
-        #[prost(uint64, optional, tag = "3")]
-        pub string: Option<u64>,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use biscuit_auth::format::schema;
     use biscuit_auth::{Biscuit, BlockBuilder, KeyPair};
 
     fn audited(authority: &str, attenuation: Option<&str>) -> Result<Vec<String>, AuditFinding> {
@@ -217,6 +139,50 @@ mod tests {
             .expect("append");
         let claims = audit(&token.to_vec().expect("serialize")).expect("audit");
         assert_eq!(claims.minters, ["ed25519/00"]);
+    }
+
+    #[test]
+    fn a_fact_naming_a_later_blocks_symbol_is_resolved_as_biscuit_does() {
+        use prost::Message;
+        // Block 1 asserts a fact whose name is a symbol only block 2 defines:
+        // biscuit-auth resolves it against the whole first-party table.
+        let root = KeyPair::new();
+        let token = Biscuit::builder()
+            .code("user(\"x\");")
+            .expect("code")
+            .build(&root)
+            .expect("build");
+        let mut proto =
+            schema::Biscuit::decode(&token.to_vec().expect("serialize")[..]).expect("decode");
+        let authority = schema::Block::decode(&proto.authority.block[..]).expect("block");
+        let forward = 1024 + authority.symbols.len() as u64;
+        let block = |symbols: Vec<String>, facts: Vec<schema::Fact>| schema::SignedBlock {
+            block: schema::Block {
+                symbols,
+                facts,
+                version: Some(3),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            ..proto.authority.clone()
+        };
+        let fact = schema::Fact {
+            predicate: schema::Predicate {
+                name: forward,
+                terms: vec![],
+            },
+        };
+        proto.blocks = vec![
+            block(vec![], vec![fact]),
+            block(vec!["method".into()], vec![]),
+        ];
+        assert_eq!(
+            audit(&proto.encode_to_vec()).map(|claims| claims.domains),
+            Err(AuditFinding::ReservedFact {
+                block: 1,
+                predicate: "method".into()
+            })
+        );
     }
 
     #[test]

@@ -89,6 +89,12 @@ pub struct CapsArgs {
     /// Most check queries per block.
     #[arg(long, env = "MAX_BLOCK_CHECKS", default_value_t = Caps::default().max_checks_per_block)]
     pub max_block_checks: usize,
+    /// Most terms of one predicate of a token.
+    #[arg(long, env = "MAX_PREDICATE_TERMS", default_value_t = Caps::default().max_predicate_terms)]
+    pub max_predicate_terms: usize,
+    /// Most symbols a token carries, counted before its signature is checked.
+    #[arg(long, env = "MAX_SYMBOLS", default_value_t = Caps::default().max_symbols)]
+    pub max_symbols: usize,
     /// Most predicates in one rule, check or policy body of a token.
     #[arg(long, env = "MAX_BODY_PREDICATES", default_value_t = Caps::default().max_body_predicates)]
     pub max_body_predicates: usize,
@@ -127,6 +133,8 @@ impl CapsArgs {
             max_rules_per_block: self.max_block_rules,
             max_checks_per_block: self.max_block_checks,
             max_body_predicates: self.max_body_predicates,
+            max_predicate_terms: self.max_predicate_terms,
+            max_symbols: self.max_symbols,
             max_expression_ops: self.max_expression_ops,
             max_closure_depth: self.max_closure_depth,
             max_collection_len: self.max_collection_len,

@@ -128,7 +128,7 @@ impl Engine {
 
     /// Decides one parsed event.
     pub fn decide(&self, event: &AuthorizerEvent, trust: &Trust, now: SystemTime) -> Decision {
-        let (bytes, verified) = match self.verified_token(event, trust, now) {
+        let verified = match self.verified_token(event, trust, now) {
             Ok(verified) => verified,
             Err(refusal) => return Decision::refused(refusal),
         };
@@ -141,7 +141,7 @@ impl Engine {
             .first()
             .map(|id| format!("biscuit:{}", hex::encode(id)));
         let started = Instant::now();
-        let verdict = self.allowed(event, &bytes, &verified, &revocation_ids, trust, now);
+        let verdict = self.allowed(event, &verified, &revocation_ids, trust, now);
         Decision {
             verdict,
             identity: Some(identity),
@@ -155,7 +155,7 @@ impl Engine {
         event: &AuthorizerEvent,
         trust: &Trust,
         now: SystemTime,
-    ) -> Result<(Vec<u8>, VerifiedToken), Refusal> {
+    ) -> Result<VerifiedToken, Refusal> {
         let credential = event.credential.as_ref().map_err(|e| e.clone())?;
         let bytes = token::decode(credential, self.settings.max_token_bytes)?;
         let hints = envelope::read_hints(&bytes)?;
@@ -164,13 +164,12 @@ impl Engine {
         admission::check_shape(&bytes, &self.settings.caps).map_err(Refusal::Shape)?;
         let verified = verify::verify(&bytes, &candidates)?;
         verified.key().unambiguous()?;
-        Ok((bytes, verified))
+        Ok(verified)
     }
 
     fn allowed(
         &self,
         event: &AuthorizerEvent,
-        bytes: &[u8],
         token: &VerifiedToken,
         revocation_ids: &[Vec<u8>],
         trust: &Trust,
@@ -207,13 +206,16 @@ impl Engine {
             facts::request_facts(request, token, now, &settings.header_allow_list)
         };
         let request_facts = facts_of(&event.request);
-        let evaluations = 1 + settings
-            .probes
-            .iter()
-            .map(|probe| probe.evaluations() as u64)
-            .sum::<u64>();
+        let evaluations = admission::Evaluations {
+            count: 1 + settings
+                .probes
+                .iter()
+                .map(|probe| probe.evaluations() as u64)
+                .sum::<u64>(),
+            policy_trusts_more_blocks: !trusted_minters.is_empty(),
+        };
         admission::admit(
-            bytes,
+            token.blocks(),
             self.policy.program(),
             &request_facts,
             &settings.limits,

@@ -8,6 +8,7 @@
 //! - [`key_choice`]: candidate keys from the hints.
 //! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].
 //! - [`admission`]: caps and a static bound on Datalog work, checked before evaluation.
+//! - [`blocks`]: a token's blocks decoded once, each with the symbol table biscuit-auth resolves it against.
 //! - [`audit`]: rules on signed content biscuit-auth does not check (reserved facts, high-S).
 //! - [`revocation`]: the revocation list.
 //! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
@@ -29,6 +30,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod blocks;
 pub mod cli;
 pub mod config;
 pub mod decision;

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use biscuit_auth::{Biscuit, PublicKey, UnverifiedBiscuit};
 
 use crate::audit::{self, AuditFinding};
+use crate::blocks::TokenBlocks;
 use crate::keyset::TrustedKey;
 
 /// A token whose signature chain verified under `key`.
 #[derive(Debug)]
 pub struct VerifiedToken {
     biscuit: Biscuit,
+    blocks: TokenBlocks,
     key: Arc<TrustedKey>,
     domain_claims: Vec<String>,
     minters: Vec<PublicKey>,
@@ -24,6 +26,11 @@ impl VerifiedToken {
     /// The verified token.
     pub fn biscuit(&self) -> &Biscuit {
         &self.biscuit
+    }
+
+    /// Its blocks, decoded once, each with the symbol table biscuit-auth resolves it against.
+    pub fn blocks(&self) -> &TokenBlocks {
+        &self.blocks
     }
 
     /// The key that verified it; its domain is the verified domain.
@@ -79,7 +86,9 @@ pub fn verify(token: &[u8], candidates: &[Arc<TrustedKey>]) -> Result<VerifiedTo
         return Err(bad_signature("no candidate key".into()));
     };
     let verified = |biscuit: Biscuit, key: &Arc<TrustedKey>| {
-        let claims = audit::audit(token)?;
+        let blocks = TokenBlocks::decode(token)
+            .map_err(|e| VerifyError::Audit(AuditFinding::Unreadable(e.to_string())))?;
+        let claims = audit::audit_blocks(&blocks)?;
         let minters = claims
             .minters
             .iter()
@@ -93,6 +102,7 @@ pub fn verify(token: &[u8], candidates: &[Arc<TrustedKey>]) -> Result<VerifiedTo
             .collect();
         Ok(VerifiedToken {
             biscuit,
+            blocks,
             key: key.clone(),
             domain_claims: claims.domains,
             minters,

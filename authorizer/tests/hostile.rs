@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use authorizer::admission::{self, Caps};
+use authorizer::blocks::TokenBlocks;
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::policy::Policy;
 use biscuit_auth::format::schema;
@@ -113,12 +114,12 @@ fn largest_admitted(from: usize, build: impl Fn(usize) -> (String, Vec<String>))
         }
         let bytes = token.to_vec().expect("serialize");
         admission::admit(
-            &bytes,
+            &TokenBlocks::decode(&bytes).expect("blocks"),
             policy.program(),
             &request_facts,
             &settings.limits,
             &settings.caps,
-            1,
+            Default::default(),
         )
         .is_ok()
     };
@@ -161,6 +162,8 @@ fn concat_of(n: usize) -> (String, Vec<String>) {
     )
 }
 
+/// A pattern whose DFA has thousands of states (the 12th byte from the end
+/// must be an `a`) on an 800-byte haystack, once per fact.
 fn regex_of(n: usize) -> (String, Vec<String>) {
     (
         format!(
@@ -168,7 +171,7 @@ fn regex_of(n: usize) -> (String, Vec<String>) {
             facts("a", n),
             "ab".repeat(400)
         ),
-        vec![r#"check if a($x), s($s), !$s.matches("(a|b|ab|ba)*c[a-z]{1,20}(x|y|z)+$");"#.into()],
+        vec![r#"check if a($x), s($s), !$s.matches("(a|b)*a(a|b){11}x");"#.into()],
     )
 }
 
@@ -200,6 +203,25 @@ fn case(name: &str) -> Case {
             ed25519_case(
                 &authority,
                 &["check if time($t), $t < 2020-01-01T00:00:00Z;".into()],
+            )
+        }
+        // One fact derived once per origin set: a rule trusting previous
+        // blocks gives p(1) a copy per pair of blocks holding q(1).
+        "origin_copies" => {
+            let mut blocks: Vec<String> = (0..13).map(|_| "q(1);".to_owned()).collect();
+            blocks.push(
+                "p(1) <- q($x), q($y) trusting previous; \
+                 check if p(1), p(1), p(1), p(1), p(1), 1 == 2 trusting previous;"
+                    .into(),
+            );
+            ed25519_case(r#"right("GET");"#, &blocks)
+        }
+        // Wide rule heads: every derived fact clones every term.
+        "wide_heads" => {
+            let terms = vec!["$s"; 2000].join(", ");
+            ed25519_case(
+                &format!(r#"right("GET"); {} big({});"#, facts("n", 64), array(64)),
+                &[format!("h($x, {terms}) <- n($x), big($s);")],
             )
         }
         // Unauthenticated key search: 400 P-256 keys under one domain; a
@@ -379,12 +401,12 @@ fn work_bound(case: &Case) -> u64 {
         &[biscuit_auth::builder::string("GET")],
     )];
     admission::admit(
-        &bytes,
+        &TokenBlocks::decode(&bytes).expect("blocks"),
         policy.program(),
         &request_facts,
         &settings.limits,
         &settings.caps,
-        1,
+        Default::default(),
     )
     .map_or(0, |bound| bound.work)
 }
@@ -491,6 +513,8 @@ fn datalog_bombs_are_refused_before_evaluation() {
         "join_3way_300_facts",
         "nested_closures_60",
         "expired_ttl_with_join",
+        "origin_copies",
+        "wide_heads",
     ] {
         let measured = measure(class);
         assert_eq!(

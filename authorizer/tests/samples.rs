@@ -92,12 +92,12 @@ fn admitted(file: &str, token: &[u8], case: &Value) {
         let code = validation["authorizer_code"].as_str().unwrap_or_default();
         let policy = Policy::parse(code).unwrap_or_else(|e| panic!("{file} {name}: {e}"));
         admission::admit(
-            token,
+            &authorizer::blocks::TokenBlocks::decode(token).expect("blocks"),
             policy.program(),
             &[],
             &policy::default_limits(),
             &caps,
-            1,
+            Default::default(),
         )
         .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
     }

@@ -41,7 +41,7 @@ use std::collections::HashMap;
 use biscuit_auth::builder::{Fact, Term};
 use biscuit_auth::AuthorizerLimits;
 
-use super::program::{Body, Program, Step};
+use super::program::{Body, Program, Rule, Step};
 
 /// Default work budget of a decision: about 5 ms of Datalog on the reference machine.
 pub const DEFAULT_MAX_WORK: u64 = 5_000_000;
@@ -49,8 +49,9 @@ pub const DEFAULT_MAX_WORK: u64 = 5_000_000;
 /// Default memory budget of one evaluation.
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Scanning one visible fact for a predicate match.
-const SCAN: u64 = 25;
+/// Scanning one visible fact for a predicate match (its origin set is
+/// compared with the trusted origins).
+const SCAN: u64 = 50;
 /// Extending a partial binding (a hash map of variables is cloned).
 const BIND: u64 = 600;
 /// Inserting a derived fact into the fact set.
@@ -61,8 +62,10 @@ const OP: u64 = 60;
 const ELEMENT: u64 = 40;
 /// Bytes of string handled per work unit.
 const BYTES_PER_UNIT: u64 = 2;
-/// Comparing one interned temporary string.
+/// Comparing one string while interning (a linear search of a table).
 const INTERN: u64 = 20;
+/// Symbols in biscuit-auth's default table, searched before any other.
+const DEFAULT_SYMBOLS: u64 = 28;
 /// Entering a closure (its body's operations are cloned).
 const CLOSURE: u64 = 100;
 /// Compiling a regular expression within the size limit.
@@ -92,32 +95,52 @@ pub fn bound(
     programs: &[&Program],
     request_facts: &[Fact],
     limits: &AuthorizerLimits,
+    policy_trusts_more_blocks: bool,
 ) -> WorkBound {
     let mut asserted: HashMap<&str, u64> = HashMap::new();
     let mut longest_string = 0u64;
     let mut largest_collection = 0u64;
+    // Strings in the authorizer's symbol table: every one is interned by a
+    // linear search when the authorizer is built, and the table is searched
+    // again by every concatenation or `.type()`.
+    let mut table = DEFAULT_SYMBOLS;
+    let mut widest = 0u64;
     for program in programs {
         for (name, count) in &program.facts {
             *asserted.entry(name).or_default() += count;
         }
         longest_string = longest_string.max(program.max_string);
         largest_collection = largest_collection.max(program.max_collection);
+        table = table.saturating_add(program.symbols);
+        widest = widest.max(program.max_arity);
     }
     for fact in request_facts {
         *asserted.entry(&fact.predicate.name).or_default() += 1;
+        let terms = fact.predicate.terms.len() as u64;
+        table = table.saturating_add(1 + terms);
+        widest = widest.max(terms);
         for term in &fact.predicate.terms {
             if let Term::Str(text) = term {
                 longest_string = longest_string.max(text.len() as u64);
             }
         }
     }
-    let rules: Vec<_> = programs.iter().flat_map(|p| &p.rules).collect();
+    let rules: Vec<Derivation> = programs
+        .iter()
+        .flat_map(|program| {
+            program.rules.iter().map(move |rule| Derivation {
+                rule,
+                copies: origin_sets(program, rule, policy_trusts_more_blocks),
+            })
+        })
+        .collect();
     let queries = programs.iter().flat_map(|p| &p.queries);
     let asserted_total = asserted.values().fold(0u64, |a, b| a.saturating_add(*b));
     let ceiling = limits.max_facts.max(asserted_total);
     let sizes = Sizes {
         collection: largest_collection.max(1),
         string: longest_string,
+        table,
     };
 
     let counts = fact_counts(&asserted, &rules, ceiling);
@@ -125,17 +148,20 @@ pub fn bound(
         .values()
         .fold(0u64, |a, b| a.saturating_add(*b))
         .min(ceiling);
-    let iterations = iterations(&rules, limits.max_iterations);
+    let iterations = iterations(&rules, &counts, limits.max_iterations);
 
+    // One term of any fact, cloned or hashed.
+    let term = OP
+        .saturating_add(sizes.collection.saturating_mul(ELEMENT))
+        .saturating_add(sizes.string / BYTES_PER_UNIT);
     let mut per_iteration = 0u64;
     let mut derived_per_iteration = 0u64;
-    let mut widest = 0u64;
     let mut temporaries = 0u64;
-    for rule in &rules {
-        let cost = body_cost(&rule.body, &counts, visible, sizes, INSERT);
+    for Derivation { rule, .. } in &rules {
+        let insert = INSERT.saturating_add(rule.head_arity.saturating_mul(term));
+        let cost = body_cost(&rule.body, &counts, visible, sizes, insert);
         per_iteration = per_iteration.saturating_add(cost.work);
         derived_per_iteration = derived_per_iteration.saturating_add(cost.full);
-        widest = widest.max(rule.body.max_arity);
         temporaries = temporaries.max(cost.temporary_bytes);
     }
     let mut work = per_iteration.saturating_mul(iterations);
@@ -144,7 +170,18 @@ pub fn bound(
         work = work.saturating_add(cost.work);
         temporaries = temporaries.max(cost.temporary_bytes);
     }
-    work = work.saturating_add(GRANT_QUERIES.saturating_mul(visible).saturating_mul(SCAN));
+    // The principal, context and holder queries scan every fact and convert
+    // each match's terms.
+    let per_match = SCAN
+        .saturating_add(INSERT)
+        .saturating_add(widest.saturating_mul(term));
+    work = work.saturating_add(
+        GRANT_QUERIES
+            .saturating_mul(visible)
+            .saturating_mul(per_match),
+    );
+    // Building the authorizer interns every symbol by a linear search.
+    work = work.saturating_add(table.saturating_mul(table).saturating_mul(INTERN));
 
     // Facts held: those present when the last iteration starts, plus what it derives.
     let fact_bytes = FACT_BYTES.saturating_add(
@@ -161,49 +198,59 @@ pub fn bound(
     }
 }
 
-/// Largest collection (elements) and string (bytes) any fact or literal holds.
+/// Largest collection (elements) and string (bytes) any fact or literal
+/// holds, and the strings in the authorizer's symbol table.
 #[derive(Debug, Clone, Copy)]
 struct Sizes {
     collection: u64,
     string: u64,
+    table: u64,
 }
 
 /// Upper bounds on the facts of each predicate at the start of any iteration.
 fn fact_counts<'a>(
     asserted: &HashMap<&'a str, u64>,
-    rules: &[&'a super::program::Rule],
+    rules: &[Derivation<'a>],
     ceiling: u64,
 ) -> HashMap<&'a str, u64> {
     let mut counts: HashMap<&str, u64> = asserted
         .iter()
         .map(|(k, v)| (*k, (*v).min(ceiling)))
         .collect();
-    for rule in rules {
-        counts.entry(&rule.head).or_insert(0);
+    // A predicate never has more facts than the ceiling, nor more than it
+    // asserts plus what its rules can derive when each is capped (a head
+    // without variables and without scopes: a few origin sets).
+    let mut limit: HashMap<&str, u64> = asserted.iter().map(|(k, v)| (*k, *v)).collect();
+    for derivation in rules {
+        counts.entry(&derivation.rule.head).or_insert(0);
+        let most = if derivation.rule.constant_head {
+            derivation.copies
+        } else {
+            u64::MAX
+        };
+        let entry = limit.entry(&derivation.rule.head).or_insert(0);
+        *entry = entry.saturating_add(most);
     }
+    let limit_of = |name: &str| limit.get(name).copied().unwrap_or(0).min(ceiling);
     // Each pass can only raise counts; a chain of n rules settles within n
     // passes. Whatever still rises after that is on a cycle: the ceiling.
     let settle = rules.len() + 1;
     for pass in 0..=2 * settle {
         let mut next: HashMap<&str, u64> = asserted.iter().map(|(k, v)| (*k, *v)).collect();
-        for rule in rules {
-            let full = rule.body.predicates.iter().fold(1u64, |product, name| {
-                product.saturating_mul(counts.get(name.as_str()).copied().unwrap_or(0))
-            });
-            let derived = if rule.head_has_variables {
-                full
-            } else {
-                full.min(1)
-            };
-            let entry = next.entry(&rule.head).or_insert(0);
-            *entry = entry.saturating_add(derived);
+        for derivation in rules {
+            let entry = next.entry(&derivation.rule.head).or_insert(0);
+            *entry = entry.saturating_add(derivation.derivable(&counts));
         }
         let mut changed = false;
         for (name, count) in next {
-            let count = count.min(ceiling);
+            let count = count.min(limit_of(name));
             let current = counts.entry(name).or_insert(0);
             if count > *current {
-                *current = if pass >= settle { ceiling } else { count };
+                *current = if pass >= settle {
+                    limit_of(name)
+                } else {
+                    count
+                };
                 changed = true;
             }
         }
@@ -215,20 +262,27 @@ fn fact_counts<'a>(
 }
 
 /// Iterations of the rules: one per level of derivation plus the one that
-/// finds nothing new, or `max_iterations` when a rule depends on itself.
-fn iterations(rules: &[&super::program::Rule], max_iterations: u64) -> u64 {
+/// finds nothing new; when a rule depends on itself, every iteration but the
+/// last adds a fact, so at most one more than the facts rules can derive.
+/// Never more than `max_iterations`.
+fn iterations(rules: &[Derivation<'_>], counts: &HashMap<&str, u64>, max_iterations: u64) -> u64 {
+    let max_iterations = max_iterations.max(1);
     if rules.is_empty() {
         return 1;
     }
-    // depth[i]: iterations before rule i can first derive something new.
+    let derivable = rules
+        .iter()
+        .map(|derivation| derivation.derivable(counts))
+        .fold(1u64, u64::saturating_add);
+    // depth[i]: the iteration in which rule i can first derive something new.
     let mut depth = vec![1u64; rules.len()];
     for _ in 0..=rules.len() {
         let mut changed = false;
-        for (i, rule) in rules.iter().enumerate() {
+        for (i, derivation) in rules.iter().enumerate() {
             let needed = rules
                 .iter()
                 .enumerate()
-                .filter(|(_, other)| rule.body.predicates.contains(&other.head))
+                .filter(|(_, other)| derivation.rule.body.predicates.contains(&other.rule.head))
                 .map(|(j, _)| depth[j] + 1)
                 .max()
                 .unwrap_or(1);
@@ -239,10 +293,51 @@ fn iterations(rules: &[&super::program::Rule], max_iterations: u64) -> u64 {
         }
         if !changed {
             let deepest = depth.iter().copied().max().unwrap_or(1);
-            return (deepest + 1).min(max_iterations.max(1));
+            return (deepest + 1).min(derivable).min(max_iterations);
         }
     }
-    max_iterations.max(1)
+    derivable.min(max_iterations)
+}
+
+/// A rule and how many copies of one fact it can derive.
+struct Derivation<'a> {
+    rule: &'a Rule,
+    /// Distinct origin sets its facts can carry (`u64::MAX`: unbounded).
+    copies: u64,
+}
+
+impl Derivation<'_> {
+    /// (origin, fact) pairs it can derive in all: one per binding, and for
+    /// a head without variables one per origin set at most.
+    fn derivable(&self, counts: &HashMap<&str, u64>) -> u64 {
+        let full = self
+            .rule
+            .body
+            .predicates
+            .iter()
+            .fold(1u64, |product, name| {
+                product.saturating_mul(counts.get(name.as_str()).copied().unwrap_or(0))
+            });
+        if self.rule.constant_head {
+            full.min(self.copies)
+        } else {
+            full
+        }
+    }
+}
+
+/// Origin sets a rule's derived facts can carry. Without scopes, a token
+/// rule in block b trusts blocks 0 and b and the authorizer, so its facts'
+/// origins are the subsets of {0, b, authorizer} that hold b: 4. A policy
+/// rule trusts block 0 and the authorizer: 2. A rule with scopes (or a policy
+/// trusting minters' blocks) may see any block: unbounded.
+fn origin_sets(program: &Program, rule: &Rule, policy_trusts_more_blocks: bool) -> u64 {
+    let scoped = rule.scoped || (program.policy && policy_trusts_more_blocks);
+    match (scoped, program.policy) {
+        (true, _) => u64::MAX,
+        (false, true) => 2,
+        (false, false) => 4,
+    }
 }
 
 /// The cost of one application of a body.
@@ -270,7 +365,7 @@ fn body_cost(
         }
     }
     let full = product;
-    let shape = ExpressionShape::of(&body.expressions, sizes);
+    let shape = ExpressionShape::of(&body.expressions, sizes, body.variables);
     let value = shape.value_cost();
     let bind = BIND.saturating_add(body.max_arity.saturating_mul(value));
     let expressions = body
@@ -299,10 +394,14 @@ struct ExpressionShape {
     string: u64,
     /// Most strings interned while evaluating one binding.
     interned: u64,
+    /// Strings in the authorizer's table, searched before the interned ones.
+    table: u64,
+    /// Variables bound in the body, all copied by every closure application.
+    variables: u64,
 }
 
 impl ExpressionShape {
-    fn of(expressions: &[Vec<Step>], sizes: Sizes) -> ExpressionShape {
+    fn of(expressions: &[Vec<Step>], sizes: Sizes, variables: u64) -> ExpressionShape {
         let count = |wanted: &dyn Fn(&Step) -> bool| {
             expressions
                 .iter()
@@ -321,6 +420,8 @@ impl ExpressionShape {
             collection,
             string,
             interned,
+            table: sizes.table,
+            variables,
         }
     }
 
@@ -334,6 +435,7 @@ impl ExpressionShape {
         let value = self.value_cost();
         let intern = self
             .interned
+            .saturating_add(self.table)
             .saturating_mul(INTERN.saturating_add(self.string / BYTES_PER_UNIT));
         steps.iter().fold(0u64, |sum, step| {
             let cost = match step {
@@ -344,6 +446,7 @@ impl ExpressionShape {
                     let runs = if *loops { self.collection } else { 1 };
                     let each = CLOSURE
                         .saturating_add((body.len() as u64).saturating_mul(OP))
+                        .saturating_add(self.variables.saturating_mul(value))
                         .saturating_add(self.cost(body));
                     runs.saturating_mul(each)
                 }
@@ -383,6 +486,7 @@ fn count_dynamic(steps: &[Step], collection: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::admission::Caps;
+    use crate::blocks::TokenBlocks;
     use biscuit_auth::{Biscuit, KeyPair};
 
     fn program(code: &str) -> Program {
@@ -391,11 +495,17 @@ mod tests {
             .expect("code")
             .build(&KeyPair::new())
             .expect("build");
-        Program::from_token(&token.to_vec().expect("serialize"), &Caps::default()).expect("caps")
+        let blocks = TokenBlocks::decode(&token.to_vec().expect("serialize")).expect("decode");
+        Program::from_token(&blocks, &Caps::default()).expect("caps")
     }
 
     fn work(code: &str) -> WorkBound {
-        bound(&[&program(code)], &[], &crate::policy::default_limits())
+        bound(
+            &[&program(code)],
+            &[],
+            &crate::policy::default_limits(),
+            false,
+        )
     }
 
     fn facts(name: &str, count: usize) -> String {
@@ -422,12 +532,19 @@ mod tests {
         ));
         assert_eq!(chained.iterations, 3);
         assert!(chained.work >= 100 * 100 * BIND);
-        // A head without variables derives one fact, whatever the join.
+        // A head without variables derives one copy of its fact per origin
+        // set: at most 4 for a token rule without scopes...
         let constant = work(&format!(
             "{} b(1) <- a($x), a($y); c($p) <- b($p), b($q);",
             facts("a", 10)
         ));
         assert!(constant.work < chained.work / 10);
+        // ...but one per binding when scopes let it see any block.
+        let scoped = work(&format!(
+            "{} b(1) <- a($x), a($y) trusting previous; c($p) <- b($p), b($q);",
+            facts("a", 10)
+        ));
+        assert!(scoped.work >= 100 * 100 * BIND);
     }
 
     #[test]

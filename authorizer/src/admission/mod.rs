@@ -21,6 +21,8 @@ use biscuit_auth::builder::Fact;
 use biscuit_auth::AuthorizerLimits;
 use prost::Message;
 
+use crate::blocks::TokenBlocks;
+
 pub use bound::{WorkBound, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_WORK};
 pub use program::Program;
 
@@ -35,6 +37,11 @@ pub struct Caps {
     pub max_rules_per_block: usize,
     /// Most check queries per block (a check with `or` counts each query).
     pub max_checks_per_block: usize,
+    /// Most terms of one predicate (fact, rule head or body).
+    pub max_predicate_terms: usize,
+    /// Most symbols (strings, predicate and variable names) a token carries,
+    /// counted before its signature is checked.
+    pub max_symbols: usize,
     /// Most predicates in one rule, check or policy body.
     pub max_body_predicates: usize,
     /// Most operations in one expression, closure bodies included.
@@ -65,6 +72,8 @@ impl Default for Caps {
             max_rules_per_block: 32,
             max_checks_per_block: 64,
             max_body_predicates: 8,
+            max_predicate_terms: 16,
+            max_symbols: 1024,
             max_expression_ops: 64,
             max_closure_depth: 2,
             max_collection_len: 64,
@@ -125,9 +134,9 @@ pub enum TooComplex {
 }
 
 /// Refuses, before the signature is checked, a token whose parsing alone
-/// would be costly: too many blocks, or too many public keys listed in its
-/// blocks (each parsed, P-256 ones decompressed, by biscuit-auth before it
-/// checks any signature).
+/// would be costly: too many blocks, too many public keys listed in its
+/// blocks (each parsed, P-256 ones decompressed), or too many symbols (each
+/// hashed into the token's table), all before biscuit-auth checks any signature.
 pub fn check_shape(token: &[u8], caps: &Caps) -> Result<(), TooComplex> {
     let unreadable = |e: prost::DecodeError| TooComplex::Unreadable {
         block: 0,
@@ -136,30 +145,52 @@ pub fn check_shape(token: &[u8], caps: &Caps) -> Result<(), TooComplex> {
     let envelope = wire::Envelope::decode(token).map_err(unreadable)?;
     let blocks = envelope.authority.iter().chain(&envelope.blocks);
     over_cap("blocks", blocks.clone().count(), caps.max_blocks)?;
-    let mut keys = 0usize;
+    let (mut keys, mut symbols) = (0usize, 0usize);
     for block in blocks {
-        keys += wire::BlockKeys::decode(&block.block[..])
-            .map_err(unreadable)?
-            .public_keys
-            .len();
+        let counted = wire::BlockCounts::decode(&block.block[..]).map_err(unreadable)?;
+        keys += counted.public_keys.len();
+        symbols += counted.symbols.len();
     }
-    over_cap("public keys listed in blocks", keys, caps.max_public_keys)
+    over_cap("public keys listed in blocks", keys, caps.max_public_keys)?;
+    over_cap("symbols", symbols, caps.max_symbols)
 }
 
-/// Admits a verified token for `evaluations` evaluations (the decision and
-/// its probes) with the policy's program, these request facts and limits,
+/// How a decision evaluates the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evaluations {
+    /// Evaluations per decision: the decision and its least-privilege probes.
+    pub count: u64,
+    /// Whether the policy trusts blocks besides the authority block (delegated minters).
+    pub policy_trusts_more_blocks: bool,
+}
+
+impl Default for Evaluations {
+    fn default() -> Self {
+        Evaluations {
+            count: 1,
+            policy_trusts_more_blocks: false,
+        }
+    }
+}
+
+/// Admits a verified token for `evaluations` (the decision and its probes) with the policy's program, these request facts and limits,
 /// or says why not.
 pub fn admit(
-    token: &[u8],
+    token: &TokenBlocks,
     policy: &Program,
     request_facts: &[Fact],
     limits: &AuthorizerLimits,
     caps: &Caps,
-    evaluations: u64,
+    evaluations: Evaluations,
 ) -> Result<WorkBound, TooComplex> {
     let token = Program::from_token(token, caps)?;
-    let bound = bound::bound(&[policy, &token], request_facts, limits);
-    let work = bound.work.saturating_mul(evaluations.max(1));
+    let bound = bound::bound(
+        &[policy, &token],
+        request_facts,
+        limits,
+        evaluations.policy_trusts_more_blocks,
+    );
+    let work = bound.work.saturating_mul(evaluations.count.max(1));
     if work > caps.max_work {
         return Err(TooComplex::Work {
             bound: work,
@@ -202,9 +233,11 @@ mod wire {
         pub block: Vec<u8>,
     }
 
-    /// A block's `public_keys` (field 8), each kept as opaque bytes.
+    /// A block's `symbols` (field 1) and `public_keys` (field 8), as opaque bytes.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct BlockKeys {
+    pub struct BlockCounts {
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        pub symbols: Vec<Vec<u8>>,
         #[prost(bytes = "vec", repeated, tag = "8")]
         pub public_keys: Vec<Vec<u8>>,
     }

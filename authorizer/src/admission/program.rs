@@ -8,10 +8,9 @@ use std::collections::HashMap;
 
 use biscuit_auth::format::schema;
 use biscuit_auth::AuthorizerBuilder;
-use prost::Message;
 
 use super::{Caps, TooComplex};
-use crate::audit::symbol;
+use crate::blocks::{symbol, TokenBlocks};
 
 /// One expression operation, reduced to what its cost depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +45,9 @@ pub struct Body {
     pub predicates: Vec<String>,
     /// Most terms of any of its predicates.
     pub max_arity: u64,
+    /// Variable occurrences in its predicates (at least its distinct
+    /// variables: every closure application copies them all).
+    pub variables: u64,
     /// Its expressions.
     pub expressions: Vec<Vec<Step>>,
 }
@@ -55,8 +57,14 @@ pub struct Body {
 pub struct Rule {
     /// The derived predicate's name.
     pub head: String,
-    /// Whether the head has variables (else it derives one fact at most).
-    pub head_has_variables: bool,
+    /// Terms of the head (each derived fact clones them).
+    pub head_arity: u64,
+    /// Whether the head has no variables: then it derives one fact, though
+    /// one copy per distinct origin set (biscuit keys facts by origin).
+    pub constant_head: bool,
+    /// Whether the rule or its block names scopes (`trusting ...`), so its
+    /// facts may come from any block.
+    pub scoped: bool,
     /// The body.
     pub body: Body,
 }
@@ -74,6 +82,14 @@ pub struct Program {
     pub max_collection: u64,
     /// Longest string or byte string in any fact or literal.
     pub max_string: u64,
+    /// Most terms of any predicate (fact, head or body).
+    pub max_arity: u64,
+    /// Symbols it brings to the authorizer's table (each interned by a linear search).
+    pub symbols: u64,
+    /// Whether it is the operator's policy (its rules trust the authority
+    /// block and the authorizer) rather than a token (whose rules also trust
+    /// their own block).
+    pub policy: bool,
 }
 
 /// Regular expressions compiled at admission must fit in this many bytes;
@@ -114,34 +130,18 @@ impl Author<'_> {
 
 impl Program {
     /// Reads a verified token's blocks, checking the caps.
-    pub fn from_token(token: &[u8], caps: &Caps) -> Result<Program, TooComplex> {
-        let unreadable = |block: usize| {
-            move |e: prost::DecodeError| TooComplex::Unreadable {
-                block,
-                reason: e.to_string(),
-            }
-        };
-        let envelope = schema::Biscuit::decode(token).map_err(unreadable(0))?;
-        let count = 1 + envelope.blocks.len();
-        Author::Token { caps, block: 0 }.cap(|_| "blocks".into(), count, |c| c.max_blocks)?;
+    pub fn from_token(blocks: &TokenBlocks, caps: &Caps) -> Result<Program, TooComplex> {
+        Author::Token { caps, block: 0 }.cap(
+            |_| "blocks".into(),
+            blocks.len(),
+            |c| c.max_blocks,
+        )?;
         let mut program = Program::default();
-        // First-party blocks share one growing symbol table; a third-party
-        // block (external signature) has its own.
-        let mut shared: Vec<String> = Vec::new();
-        for (index, signed) in std::iter::once(&envelope.authority)
-            .chain(&envelope.blocks)
-            .enumerate()
-        {
-            let block = schema::Block::decode(&signed.block[..]).map_err(unreadable(index))?;
-            let author = Author::Token { caps, block: index };
-            let third_party = signed.external_signature.is_some();
-            let own;
-            let symbols: &[String] = if third_party {
-                own = block.symbols.clone();
-                &own
-            } else {
-                shared.extend(block.symbols.iter().cloned());
-                &shared
+        for view in blocks.iter() {
+            let block = view.block;
+            let author = Author::Token {
+                caps,
+                block: view.index,
             };
             for text in &block.symbols {
                 author.cap(
@@ -151,6 +151,7 @@ impl Program {
                 )?;
                 program.max_string = program.max_string.max(text.len() as u64);
             }
+            program.symbols += block.symbols.len() as u64;
             author.cap(
                 |b| format!("facts in block {b}"),
                 block.facts.len(),
@@ -168,9 +169,10 @@ impl Program {
                 |c| c.max_checks_per_block,
             )?;
             program.read(
-                symbols,
+                view.symbols(),
                 &block.facts,
                 &block.rules,
+                !block.scope.is_empty(),
                 block.checks.iter().flat_map(|c| &c.queries),
                 author,
             )?;
@@ -199,12 +201,15 @@ impl Program {
                 .map(|s| s.len() as u64)
                 .max()
                 .unwrap_or(0),
+            symbols: world.symbols.len() as u64,
+            policy: true,
             ..Program::default()
         };
         program.read(
             &world.symbols,
             &block.facts,
             &block.rules,
+            !block.scope.is_empty(),
             queries,
             Author::Operator,
         )?;
@@ -216,6 +221,7 @@ impl Program {
         symbols: &[String],
         facts: &[schema::Fact],
         rules: &[schema::Rule],
+        block_scoped: bool,
         queries: impl Iterator<Item = &'q schema::Rule>,
         author: Author<'_>,
     ) -> Result<(), TooComplex> {
@@ -225,16 +231,17 @@ impl Program {
             self.terms(&fact.predicate.terms, author)?;
         }
         for rule in rules {
-            let head_has_variables = rule
-                .head
-                .terms
-                .iter()
-                .any(|term| matches!(term.content, Some(schema::term::Content::Variable(_))));
             self.terms(&rule.head.terms, author)?;
             let body = self.body(symbols, rule, author)?;
             self.rules.push(Rule {
                 head: name(rule.head.name),
-                head_has_variables,
+                head_arity: rule.head.terms.len() as u64,
+                constant_head: !rule
+                    .head
+                    .terms
+                    .iter()
+                    .any(|term| matches!(term.content, Some(schema::term::Content::Variable(_)))),
+                scoped: block_scoped || !rule.scope.is_empty(),
                 body,
             });
         }
@@ -261,6 +268,11 @@ impl Program {
             body.predicates
                 .push(predicate_name(symbols, predicate.name));
             body.max_arity = body.max_arity.max(predicate.terms.len() as u64);
+            body.variables += predicate
+                .terms
+                .iter()
+                .filter(|term| matches!(term.content, Some(schema::term::Content::Variable(_))))
+                .count() as u64;
             self.terms(&predicate.terms, author)?;
         }
         for expression in &rule.expressions {
@@ -361,6 +373,12 @@ impl Program {
 
     /// Records the sizes of literal terms and checks them against the caps.
     fn terms(&mut self, terms: &[schema::Term], author: Author<'_>) -> Result<(), TooComplex> {
+        author.cap(
+            |b| format!("terms of a predicate of block {b}"),
+            terms.len(),
+            |c| c.max_predicate_terms,
+        )?;
+        self.max_arity = self.max_arity.max(terms.len() as u64);
         for term in terms {
             let (elements, bytes) = term_size(term);
             author.cap(
@@ -446,7 +464,8 @@ mod tests {
                 .append(BlockBuilder::new().code(code).expect("block"))
                 .expect("append");
         }
-        Program::from_token(&token.to_vec().expect("serialize"), caps)
+        let blocks = TokenBlocks::decode(&token.to_vec().expect("serialize")).expect("decode");
+        Program::from_token(&blocks, caps)
     }
 
     fn over(result: Result<Program, TooComplex>) -> String {
@@ -545,8 +564,8 @@ mod tests {
         let token = token
             .append_third_party(minter.public(), block)
             .expect("append");
-        let program = Program::from_token(&token.to_vec().expect("serialize"), &Caps::default())
-            .expect("read");
+        let blocks = TokenBlocks::decode(&token.to_vec().expect("serialize")).expect("decode");
+        let program = Program::from_token(&blocks, &Caps::default()).expect("read");
         assert_eq!(program.facts.get("grant"), Some(&2));
         assert_eq!(program.facts.get("right"), Some(&1));
     }

@@ -99,29 +99,14 @@ fn array(count: usize) -> String {
 /// The largest `n` for which `build(n)` is admitted under the default caps
 /// (`None` if even `from` is refused); `build` gives the authority and blocks.
 fn largest_admitted(from: usize, build: impl Fn(usize) -> (String, Vec<String>)) -> Option<usize> {
-    let policy = Policy::parse(HOSTILE_POLICY).expect("policy");
     let issuer = Issuer::new("a.example", 1);
-    let settings = Settings::default();
-    let request_facts = [biscuit_auth::builder::fact(
-        "method",
-        &[biscuit_auth::builder::string("GET")],
-    )];
     let admitted = |n: usize| {
         let (authority, blocks) = build(n);
         let mut token = issuer.mint(&authority);
         for block in &blocks {
             token = attenuate(&token, block);
         }
-        let bytes = token.to_vec().expect("serialize");
-        admission::admit(
-            &TokenBlocks::decode(&bytes).expect("blocks"),
-            policy.program(),
-            &request_facts,
-            &settings.limits,
-            &settings.caps,
-            Default::default(),
-        )
-        .is_ok()
+        admission_bound(&token.to_vec().expect("serialize")).is_ok()
     };
     let mut best = None;
     let mut n = from;
@@ -390,25 +375,32 @@ fn work_bound(case: &Case) -> u64 {
     let credential = case.event["authorizationToken"]
         .as_str()
         .unwrap_or_default();
-    let Ok(bytes) = authorizer::token::decode(credential.trim_start_matches("Bearer "), usize::MAX)
-    else {
-        return 0;
-    };
+    authorizer::token::decode(credential.trim_start_matches("Bearer "), usize::MAX)
+        .ok()
+        .and_then(|bytes| admission_bound(&bytes).ok())
+        .map_or(0, |bound| bound.work)
+}
+
+/// Admission of a token's bytes with the hostile policy, default caps and a GET request.
+fn admission_bound(bytes: &[u8]) -> Result<admission::WorkBound, admission::TooComplex> {
     let policy = Policy::parse(HOSTILE_POLICY).expect("policy");
     let settings = Settings::default();
     let request_facts = [biscuit_auth::builder::fact(
         "method",
         &[biscuit_auth::builder::string("GET")],
     )];
+    let blocks = TokenBlocks::decode(bytes).map_err(|e| admission::TooComplex::Unreadable {
+        block: 0,
+        reason: e.to_string(),
+    })?;
     admission::admit(
-        &TokenBlocks::decode(&bytes).expect("blocks"),
+        &blocks,
         policy.program(),
         &request_facts,
         &settings.limits,
         &settings.caps,
         Default::default(),
     )
-    .map_or(0, |bound| bound.work)
 }
 
 /// The Datalog step as it was before admission: bare biscuit-auth with the

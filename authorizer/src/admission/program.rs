@@ -236,11 +236,7 @@ impl Program {
             self.rules.push(Rule {
                 head: name(rule.head.name),
                 head_arity: rule.head.terms.len() as u64,
-                constant_head: !rule
-                    .head
-                    .terms
-                    .iter()
-                    .any(|term| matches!(term.content, Some(schema::term::Content::Variable(_)))),
+                constant_head: !rule.head.terms.iter().any(is_variable),
                 scoped: block_scoped || !rule.scope.is_empty(),
                 body,
             });
@@ -271,7 +267,7 @@ impl Program {
             body.variables += predicate
                 .terms
                 .iter()
-                .filter(|term| matches!(term.content, Some(schema::term::Content::Variable(_))))
+                .filter(|term| is_variable(term))
                 .count() as u64;
             self.terms(&predicate.terms, author)?;
         }
@@ -418,6 +414,11 @@ fn term_size(term: &schema::Term) -> (u64, u64) {
         Some(Content::Map(map)) => nested(&mut map.entries.iter().map(|entry| &entry.value)),
         _ => (0, 0),
     }
+}
+
+/// Whether a term is a variable (`$name`).
+fn is_variable(term: &schema::Term) -> bool {
+    matches!(term.content, Some(schema::term::Content::Variable(_)))
 }
 
 /// Operations in an expression, closure bodies included.

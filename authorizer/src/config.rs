@@ -10,11 +10,12 @@ use crate::admission::Caps;
 
 use crate::engine::{Settings, Trust};
 use crate::key_choice::KeyChoiceRules;
-use crate::keyset::{KeyMap, KeyMapError};
+use crate::keymap::KeyMap;
 use crate::policy::{Policy, PolicyError};
 use crate::probe::Probe;
 use crate::response::HttpApiResponseFormat;
 use crate::revocation::{RevocationList, RevocationListError};
+use crate::store::{KeyStore, ShardRef, StoreError, Stored};
 
 /// Decision settings; each flag can also be set by the environment variable named.
 #[derive(Debug, Clone, clap::Args)]
@@ -218,7 +219,7 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: KeyMapError,
+        source: StoreError,
     },
     /// The revocation list is unusable.
     #[error("{path}: {source}")]
@@ -251,11 +252,7 @@ pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
 
 /// Loads a key map file and, if given, a revocation list file.
 pub fn load_trust(keysets: &Path, revoked: Option<&Path>) -> Result<Trust, ConfigError> {
-    let (keys, _skipped) =
-        KeyMap::parse(&read(keysets)?).map_err(|source| ConfigError::KeyMap {
-            path: keysets.to_owned(),
-            source,
-        })?;
+    let keys = load_key_store(keysets)?;
     let revoked = match revoked {
         None => RevocationList::default(),
         Some(path) => {
@@ -266,4 +263,53 @@ pub fn load_trust(keysets: &Path, revoked: Option<&Path>) -> Result<Trust, Confi
         }
     };
     Ok(Trust { keys, revoked })
+}
+
+/// Loads a key map file: a whole map, or a manifest whose shards are files
+/// beside it (each read and checked against its version now).
+pub fn load_key_store(path: &Path) -> Result<KeyStore, ConfigError> {
+    let bad = |source: StoreError| ConfigError::KeyMap {
+        path: path.to_owned(),
+        source,
+    };
+    let manifest = match Stored::parse(&read(path)?).map_err(bad)? {
+        Stored::Whole(map) => return Ok(KeyStore::Whole(map)),
+        Stored::Manifest(manifest) => manifest,
+    };
+    let store = KeyStore::sharded(manifest.clone(), None);
+    for (shard, reference) in manifest.shards.iter().enumerate() {
+        let content = read_shard_file(path, reference)
+            .map_err(|detail| bad(StoreError::BadManifest(detail)))?;
+        store.install(shard, KeyMap::load(&content).map_err(|e| bad(e.into()))?);
+    }
+    Ok(store)
+}
+
+/// Reads the shard file a manifest file names: a plain file name in the
+/// manifest's directory, whose SHA-256 must be the version the manifest names.
+pub fn read_shard_file(manifest: &Path, shard: &ShardRef) -> Result<Vec<u8>, String> {
+    let name = Path::new(&shard.id);
+    if name.components().count() != 1 || name.file_name().is_none() {
+        return Err(format!(
+            "shard {:?} must be a file name beside the manifest",
+            shard.id
+        ));
+    }
+    let path = manifest.parent().unwrap_or(Path::new(".")).join(name);
+    let content = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let version = file_version(&content);
+    if version != shard.version {
+        return Err(format!(
+            "{} has version {version}, the manifest names {}",
+            path.display(),
+            shard.version
+        ));
+    }
+    Ok(content)
+}
+
+/// The version of a file's content, as manifests name file shards: its SHA-256, hex.
+pub fn file_version(content: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(content))
 }

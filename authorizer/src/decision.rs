@@ -14,6 +14,7 @@ use crate::key_choice::KeyChoiceError;
 use crate::keyset::AmbiguousKey;
 use crate::path::PathError;
 use crate::policy::{Grant, PolicyRefusal};
+use crate::store::LookupError;
 use crate::token::TokenError;
 use crate::verify::VerifyError;
 
@@ -138,7 +139,13 @@ impl Refusal {
             Refusal::KeyChoice(KeyChoiceError::UntrustedDomain(_)) => "untrusted_domain",
             Refusal::KeyChoice(KeyChoiceError::NoHints) => "no_key_hint",
             Refusal::KeyChoice(KeyChoiceError::NoKey { .. }) => "no_key",
-            Refusal::KeyChoice(KeyChoiceError::TooManyCandidates { .. }) => "too_many_candidates",
+            Refusal::KeyChoice(KeyChoiceError::TooManyCandidates { .. })
+            | Refusal::KeyChoice(KeyChoiceError::Lookup(LookupError::CrowdedKeyId { .. })) => {
+                "too_many_candidates"
+            }
+            Refusal::KeyChoice(KeyChoiceError::Lookup(LookupError::ShardUnavailable {
+                ..
+            })) => "keys_unavailable",
             Refusal::KeyChoice(KeyChoiceError::KeyIdRequired { .. }) => "key_id_required",
             Refusal::Shape(_) | Refusal::TooComplex(_) => "token_too_complex",
             Refusal::Verify(VerifyError::BadSignature { .. }) => "bad_signature",

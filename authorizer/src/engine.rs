@@ -11,13 +11,14 @@ use serde_json::Value;
 
 use crate::admission::{self, Caps};
 use crate::decision::{Decision, Identity, Refusal};
+use crate::envelope::Hints;
 use crate::event::{AuthorizerEvent, RequestInfo};
 use crate::key_choice::{self, KeyChoiceRules};
-use crate::keyset::KeyMap;
 use crate::policy::{self, Evaluation, Grant, Policy, PolicyRefusal};
 use crate::probe::Probe;
 use crate::response::{self, Answer, HttpApiResponseFormat};
 use crate::revocation::RevocationList;
+use crate::store::{KeyStore, Route};
 use crate::verify::{self, VerifiedToken};
 use crate::{envelope, facts, token};
 
@@ -65,7 +66,7 @@ impl Default for Settings {
 #[derive(Debug, Default)]
 pub struct Trust {
     /// Trusted keys by domain.
-    pub keys: KeyMap,
+    pub keys: KeyStore,
     /// Revoked block ids.
     pub revoked: RevocationList,
 }
@@ -102,16 +103,43 @@ impl Engine {
         trust: Result<&Trust, &str>,
         now: SystemTime,
     ) -> Evaluated {
+        self.finish(self.read(event), trust, now)
+    }
+
+    /// The first half of [`Engine::evaluate`]: the event parsed up to its
+    /// key-choice hints, so the caller can load the key map shards its
+    /// [`Incoming::route`] needs before [`Engine::finish`].
+    pub fn read(&self, event: Value) -> Incoming {
         let started = Instant::now();
-        let (decision, kind, resource_arn) = match AuthorizerEvent::from_json(event) {
-            Err(error) => (Decision::refused(error.into()), None, None),
-            Ok(event) => {
-                let decision = match trust {
-                    Ok(trust) => self.decide(&event, trust, now),
-                    Err(reason) => Decision::refused(Refusal::KeysUnavailable(reason.to_owned())),
+        let read = AuthorizerEvent::from_json(event)
+            .map_err(Refusal::from)
+            .map(|event| {
+                let routed = self.routed(&event);
+                (event, routed)
+            });
+        Incoming { started, read }
+    }
+
+    /// The second half of [`Engine::evaluate`]: decides and writes the answer.
+    pub fn finish(
+        &self,
+        incoming: Incoming,
+        trust: Result<&Trust, &str>,
+        now: SystemTime,
+    ) -> Evaluated {
+        let Incoming { started, read } = incoming;
+        let (decision, kind, resource_arn) = match read {
+            Ok((event, routed)) => {
+                let decision = match (trust, routed) {
+                    (Ok(trust), Ok(routed)) => self.decide_routed(&event, routed, trust, now),
+                    (Err(reason), _) => {
+                        Decision::refused(Refusal::KeysUnavailable(reason.to_owned()))
+                    }
+                    (Ok(_), Err(refusal)) => Decision::refused(refusal),
                 };
                 (decision, Some(event.kind), event.resource_arn)
             }
+            Err(refusal) => (Decision::refused(refusal), None, None),
         };
         let answer = response::answer(
             &decision,
@@ -128,7 +156,20 @@ impl Engine {
 
     /// Decides one parsed event.
     pub fn decide(&self, event: &AuthorizerEvent, trust: &Trust, now: SystemTime) -> Decision {
-        let verified = match self.verified_token(event, trust, now) {
+        match self.routed(event) {
+            Ok(routed) => self.decide_routed(event, routed, trust, now),
+            Err(refusal) => Decision::refused(refusal),
+        }
+    }
+
+    fn decide_routed(
+        &self,
+        event: &AuthorizerEvent,
+        routed: Routed,
+        trust: &Trust,
+        now: SystemTime,
+    ) -> Decision {
+        let verified = match self.verified_token(routed, trust, now) {
             Ok(verified) => verified,
             Err(refusal) => return Decision::refused(refusal),
         };
@@ -150,15 +191,21 @@ impl Engine {
         }
     }
 
-    fn verified_token(
-        &self,
-        event: &AuthorizerEvent,
-        trust: &Trust,
-        now: SystemTime,
-    ) -> Result<VerifiedToken, Refusal> {
+    /// The token bytes and their key-choice hints.
+    fn routed(&self, event: &AuthorizerEvent) -> Result<Routed, Refusal> {
         let credential = event.credential.as_ref().map_err(|e| e.clone())?;
         let bytes = token::decode(credential, self.settings.max_token_bytes)?;
         let hints = envelope::read_hints(&bytes)?;
+        Ok(Routed { bytes, hints })
+    }
+
+    fn verified_token(
+        &self,
+        routed: Routed,
+        trust: &Trust,
+        now: SystemTime,
+    ) -> Result<VerifiedToken, Refusal> {
+        let Routed { bytes, hints } = routed;
         let candidates =
             key_choice::candidates(&trust.keys, &hints, self.settings.key_choice, now)?;
         admission::check_shape(&bytes, &self.settings.caps).map_err(Refusal::Shape)?;
@@ -254,6 +301,34 @@ impl Engine {
         }
         Ok(grant)
     }
+}
+
+/// An event read up to its key-choice hints (see [`Engine::read`]).
+#[derive(Debug)]
+pub struct Incoming {
+    started: Instant,
+    /// The parsed event with its token's bytes and hints, or why it did not parse.
+    read: Result<(AuthorizerEvent, Result<Routed, Refusal>), Refusal>,
+}
+
+impl Incoming {
+    /// What the decision will look keys up by; empty when there is no token to route.
+    pub fn route(&self) -> Route<'_> {
+        match &self.read {
+            Ok((_, Ok(routed))) => Route {
+                domain: routed.hints.domain.as_deref(),
+                key_id: routed.hints.root_key_id,
+            },
+            _ => Route::default(),
+        }
+    }
+}
+
+/// A token's bytes with the hints read from its envelope.
+#[derive(Debug)]
+struct Routed {
+    bytes: Vec<u8>,
+    hints: Hints,
 }
 
 impl Decision {

@@ -155,9 +155,13 @@ impl<S: DocumentSource> Function<S> {
 
     /// Decides one event: the response document, or the error `Unauthorized`.
     pub async fn handle(&self, event: Value) -> Result<Value, Unauthorized> {
+        let incoming = self.engine.read(event);
         let trust = self.trust.get().await;
+        if let Ok(trust) = &trust {
+            self.trust.load_shards(trust, incoming.route()).await;
+        }
         let trust = trust.as_deref().map_err(String::as_str);
-        let evaluated = self.engine.evaluate(event, trust, SystemTime::now());
+        let evaluated = self.engine.finish(incoming, trust, SystemTime::now());
         crate::log::decision(&evaluated);
         match evaluated.answer {
             Answer::Respond(response) => Ok(response),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::envelope::Hints;
-use crate::keyset::{KeyMap, TrustedKey};
+use crate::keyset::TrustedKey;
+use crate::store::{KeyStore, LookupError};
 
 /// Default cap on the candidate keys tried for one token, whatever its hints.
 pub const DEFAULT_MAX_CANDIDATES: usize = 4;
@@ -61,6 +62,9 @@ pub enum KeyChoiceError {
         /// The configured cap.
         limit: usize,
     },
+    /// The key map shard holding the domain or key id cannot be read.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
     /// More live keys share the key id than allowed.
     #[error("root key id {key_id} matches {count} keys, over the limit of {limit}")]
     TooManyCandidates {
@@ -74,30 +78,52 @@ pub enum KeyChoiceError {
 }
 
 /// The live keys to try for a token with these hints, in a fixed order.
+/// Without a domain, the live publishers of the key id are counted against
+/// the cap before any of their keys is decoded.
 pub fn candidates(
-    keys: &KeyMap,
+    keys: &KeyStore,
     hints: &Hints,
     rules: KeyChoiceRules,
     now: SystemTime,
 ) -> Result<Vec<Arc<TrustedKey>>, KeyChoiceError> {
-    let live = |key: &&Arc<TrustedKey>| key.is_live(now, rules.expiry_grace);
+    let live = |key: &Arc<TrustedKey>| key.is_live(now, rules.expiry_grace);
     let chosen: Vec<_> = match (&hints.domain, hints.root_key_id) {
         (Some(domain), key_id) => {
             let domain_keys = keys
-                .domain(domain)
+                .domain(domain)?
                 .ok_or_else(|| KeyChoiceError::UntrustedDomain(domain.clone()))?;
             let keys = match key_id {
                 Some(key_id) => domain_keys.with_key_id(key_id),
-                None => domain_keys.all(),
+                None => domain_keys.all().to_vec(),
             };
-            keys.iter().filter(live).cloned().collect()
+            keys.into_iter().filter(live).collect()
         }
-        (None, Some(key_id)) => keys
-            .with_key_id(key_id)
-            .iter()
-            .filter(live)
-            .cloned()
-            .collect(),
+        (None, Some(key_id)) => {
+            let publishers: Vec<_> = keys
+                .publishers(key_id)?
+                .into_iter()
+                .filter(|p| {
+                    p.expires_at.is_none_or(|at| {
+                        at.checked_add(rules.expiry_grace)
+                            .is_none_or(|deadline| now < deadline)
+                    })
+                })
+                .collect();
+            if publishers.len() > rules.max_candidates {
+                return Err(KeyChoiceError::TooManyCandidates {
+                    key_id,
+                    count: publishers.len(),
+                    limit: rules.max_candidates,
+                });
+            }
+            let mut chosen = Vec::with_capacity(publishers.len());
+            for publisher in publishers {
+                if let Some(domain_keys) = keys.domain(&publisher.domain)? {
+                    chosen.extend(domain_keys.with_key_id(key_id).into_iter().filter(live));
+                }
+            }
+            chosen
+        }
         (None, None) => return Err(KeyChoiceError::NoHints),
     };
     if chosen.len() > rules.max_candidates {
@@ -127,18 +153,17 @@ pub fn candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keymap::KeyMap;
     use biscuit_auth::KeyPair;
 
-    fn map() -> KeyMap {
+    fn map() -> KeyStore {
         let item = |id: u32, expires: &str| serde_json::json!({"algorithm": "ed25519", "key_bytes": KeyPair::new().public().to_bytes_hex(), "key_id": id, "expires_at": expires});
         let document = serde_json::json!({
             "a.example": [item(1, "2030-01-01T00:00:00Z"), item(2, "2020-01-01T00:00:00Z")],
             "b.example": [item(1, "2030-01-01T00:00:00Z")],
             "c.example": [item(1, "2030-01-01T00:00:00Z")],
         });
-        KeyMap::parse(document.to_string().as_bytes())
-            .expect("valid")
-            .0
+        KeyStore::Whole(KeyMap::load(document.to_string().as_bytes()).expect("valid"))
     }
 
     fn hints(domain: Option<&str>, root_key_id: Option<u32>) -> Hints {

@@ -102,17 +102,6 @@ pub struct SkippedEntry {
     pub reason: String,
 }
 
-/// Errors that make a whole key map unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyMapError {
-    /// The document is not JSON.
-    #[error("key map is not valid JSON: {0}")]
-    NotJson(#[from] serde_json::Error),
-    /// The document is JSON but not an object from domain to key set.
-    #[error("key map must be a JSON object from domain to an array of BWKS items")]
-    NotAnObject,
-}
-
 /// The key map as stored: domain → key set, both in canonical order.
 pub type KeySets = BTreeMap<String, Vec<BiscuitWebKey>>;
 
@@ -291,158 +280,10 @@ pub fn assign_owners(
     (owned, conflicts)
 }
 
-/// A validated key map, indexed for O(1) lookup by domain and by key id.
-#[derive(Debug, Default)]
-pub struct KeyMap {
-    domains: HashMap<Arc<str>, DomainKeys>,
-    /// Every key with a given key id across all domains, in (domain, position) order.
-    by_key_id: HashMap<u32, Vec<Arc<TrustedKey>>>,
-    key_count: usize,
-}
-
-/// The keys of one domain, in the order they were published.
-#[derive(Debug, Default)]
-pub struct DomainKeys {
-    all: Vec<Arc<TrustedKey>>,
-    by_key_id: HashMap<u32, Vec<Arc<TrustedKey>>>,
-}
-
-impl DomainKeys {
-    /// All keys of the domain, in publication order.
-    pub fn all(&self) -> &[Arc<TrustedKey>] {
-        &self.all
-    }
-
-    /// The keys of the domain with this key id.
-    pub fn with_key_id(&self, key_id: u32) -> &[Arc<TrustedKey>] {
-        self.by_key_id.get(&key_id).map_or(&[], Vec::as_slice)
-    }
-}
-
-impl KeyMap {
-    /// Parses and validates a key map document. Bad entries are skipped and
-    /// reported in the second value (and logged); only a document that is not a
-    /// JSON object at all is an error.
-    pub fn parse(json: &[u8]) -> Result<(KeyMap, Vec<SkippedEntry>), KeyMapError> {
-        let document: Value = serde_json::from_slice(json)?;
-        let Value::Object(entries) = document else {
-            return Err(KeyMapError::NotAnObject);
-        };
-        let mut skipped = Vec::new();
-        let mut domains = BTreeMap::new();
-        for (domain, items) in entries {
-            let Value::Array(items) = items else {
-                skipped.push(SkippedEntry {
-                    domain,
-                    index: None,
-                    reason: "the key set is not a JSON array".into(),
-                });
-                continue;
-            };
-            let (keys, bad) = parse_items(&domain, items);
-            skipped.extend(bad);
-            domains.insert(domain, keys);
-        }
-        for entry in &skipped {
-            tracing::warn!(domain = %entry.domain, index = ?entry.index, reason = %entry.reason, "skipped key map entry");
-        }
-        Ok((KeyMap::from_domains(domains), skipped))
-    }
-
-    /// Builds an index from already validated key sets. A public key found
-    /// under several domains is logged as an error and marked on each of its
-    /// entries ([`TrustedKey::also_published_by`]), so tokens it verifies are
-    /// refused.
-    pub fn from_domains(domains: BTreeMap<String, Vec<BiscuitWebKey>>) -> KeyMap {
-        let mut publishers: HashMap<PublicKey, Vec<Arc<str>>> = HashMap::new();
-        let domains: Vec<(Arc<str>, Vec<BiscuitWebKey>)> = domains
-            .into_iter()
-            .map(|(domain, keys)| (Arc::from(domain), keys))
-            .collect();
-        for (domain, keys) in &domains {
-            for key in keys {
-                let names = publishers.entry(key.public_key).or_default();
-                if !names.contains(domain) {
-                    names.push(domain.clone());
-                }
-            }
-        }
-        for (public_key, names) in &publishers {
-            if names.len() > 1 {
-                tracing::error!(public_key = %public_key, domains = ?names, "one public key is published under several domains; tokens it verifies are refused (ambiguous_key)");
-            }
-        }
-        let mut map = KeyMap::default();
-        // BTreeMap order gives the fixed (domain, position) order for candidates.
-        for (domain, keys) in domains {
-            let mut domain_keys = DomainKeys::default();
-            for key in keys {
-                let also_published_by = publishers
-                    .get(&key.public_key)
-                    .into_iter()
-                    .flatten()
-                    .filter(|name| **name != domain)
-                    .cloned()
-                    .collect();
-                let key = Arc::new(TrustedKey {
-                    domain: domain.clone(),
-                    key_id: key.key_id,
-                    public_key: key.public_key,
-                    expires_at: key.expires_at,
-                    issuer: key.issuer,
-                    also_published_by,
-                });
-                domain_keys.all.push(key.clone());
-                domain_keys
-                    .by_key_id
-                    .entry(key.key_id)
-                    .or_default()
-                    .push(key.clone());
-                map.by_key_id.entry(key.key_id).or_default().push(key);
-                map.key_count += 1;
-            }
-            map.domains.insert(domain, domain_keys);
-        }
-        map
-    }
-
-    /// The keys of a domain, if the domain is in the map.
-    pub fn domain(&self, domain: &str) -> Option<&DomainKeys> {
-        self.domains.get(domain)
-    }
-
-    /// Every key with this key id, across all domains, in a fixed order.
-    pub fn with_key_id(&self, key_id: u32) -> &[Arc<TrustedKey>] {
-        self.by_key_id.get(&key_id).map_or(&[], Vec::as_slice)
-    }
-
-    /// Number of domains in the map (including domains with no usable key).
-    pub fn domain_count(&self) -> usize {
-        self.domains.len()
-    }
-
-    /// Number of usable keys in the map.
-    pub fn key_count(&self) -> usize {
-        self.key_count
-    }
-
-    /// The map's key sets, as they are stored.
-    pub fn to_key_sets(&self) -> KeySets {
-        self.domains
-            .iter()
-            .map(|(domain, keys)| {
-                (
-                    domain.to_string(),
-                    keys.all.iter().map(|k| k.to_bwks()).collect(),
-                )
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keymap::{KeyMap, KeyMapError};
     use biscuit_auth::KeyPair;
 
     fn item(key: &KeyPair, key_id: u32, expires_at: Option<&str>) -> Value {
@@ -542,7 +383,8 @@ mod tests {
         let (k1, k2) = (KeyPair::new(), KeyPair::new());
         let document = serde_json::json!({"z.example": [item(&k1, 7, None)], "a.example": [item(&k2, 7, None)]});
         let (map, _) = KeyMap::parse(document.to_string().as_bytes()).expect("valid");
-        let domains: Vec<_> = map.with_key_id(7).iter().map(|k| &*k.domain).collect();
+        let keys = map.with_key_id(7);
+        let domains: Vec<_> = keys.iter().map(|k| &*k.domain).collect();
         assert_eq!(domains, ["a.example", "z.example"]);
     }
 
@@ -615,7 +457,7 @@ mod tests {
         });
         let (keys, _) = KeyMap::parse(document.to_string().as_bytes()).expect("valid");
         let trust = Trust {
-            keys,
+            keys: crate::store::KeyStore::Whole(keys),
             ..Trust::default()
         };
         let engine = Engine::new(

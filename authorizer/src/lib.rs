@@ -4,7 +4,9 @@
 //! - [`event`]: which API Gateway event arrived, its credential and request details.
 //! - [`token`]: credential string to token bytes (size cap, base64).
 //! - [`envelope`]: the unsigned hints (`rootKeyId`, domain field 5); attaching field 5.
-//! - [`keyset`]: the domain-keyed map of BWKS key sets, the one model of trusted keys.
+//! - [`keyset`]: BWKS key sets: validation, the one-owner rule, the stored form.
+//! - [`keymap`]: a key map document, located at load, each domain parsed on first use.
+//! - [`store`]: the key map as stored (one document, or a manifest and shards), for reader and writer.
 //! - [`key_choice`]: candidate keys from the hints.
 //! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].
 //! - [`admission`]: caps and a static bound on Datalog work, checked before evaluation.
@@ -42,6 +44,7 @@ pub mod facts;
 pub mod function;
 pub mod holder;
 pub mod key_choice;
+pub mod keymap;
 pub mod keyset;
 pub mod log;
 pub mod path;
@@ -51,6 +54,7 @@ pub mod response;
 pub mod revocation;
 #[cfg(feature = "lambda")]
 pub mod source;
+pub mod store;
 pub mod token;
 #[cfg(feature = "lambda")]
 pub mod trust_cache;

@@ -1,19 +1,25 @@
-//! Where trust documents (the key map, the revocation list) come from: a
-//! Secrets Manager secret in production, a file for local runs.
+//! Where trust documents (the key map or its manifest, key map shards, the
+//! revocation list) come from: Secrets Manager in production, files for local runs.
 //!
 //! A source only fetches; parsing and caching live in [`crate::trust_cache`].
+//! Shards are fetched by the version their manifest names, several at once
+//! with `BatchGetSecretValue`.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::Client;
-use sha2::{Digest, Sha256};
+
+use crate::store::ShardRef;
 
 /// Time one Secrets Manager call may take, all retries included.
 pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time one attempt of a Secrets Manager call may take.
 pub const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most secrets one `BatchGetSecretValue` call may name.
+const BATCH_LIMIT: usize = 20;
 
 /// One version of a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +44,27 @@ pub enum SourceError {
     /// The secret has no `SecretString`.
     #[error("secret {0} has no SecretString")]
     NotAString(String),
+    /// The version a manifest names is gone (or a shard file changed since).
+    #[error("{source_name}: version {version} named by the manifest is gone: {detail}")]
+    VersionGone {
+        /// The secret id or file.
+        source_name: String,
+        /// The version asked for.
+        version: String,
+        /// What was found instead.
+        detail: String,
+    },
 }
 
 /// Fetches the current version of one document.
 pub trait DocumentSource: Send + Sync {
     /// Fetches the current version.
     fn fetch(&self) -> impl Future<Output = Result<Document, SourceError>> + Send;
+    /// Fetches key map shards, each at the version its manifest names, in order.
+    fn fetch_shards(
+        &self,
+        shards: &[ShardRef],
+    ) -> impl Future<Output = Vec<Result<Vec<u8>, SourceError>>> + Send;
     /// The secret id or file name, for logs.
     fn name(&self) -> &str;
 }
@@ -64,27 +85,112 @@ impl SecretSource {
 
 impl DocumentSource for SecretSource {
     async fn fetch(&self) -> Result<Document, SourceError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|e| SourceError::Unavailable {
-                source_name: self.secret_id.clone(),
-                detail: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-            })?;
-        let content = output
-            .secret_string
-            .ok_or_else(|| SourceError::NotAString(self.secret_id.clone()))?
-            .into_bytes();
-        let version = output.version_id.unwrap_or_default();
-        Ok(Document { version, content })
+        get_secret(&self.client, &self.secret_id, None).await
+    }
+
+    async fn fetch_shards(&self, shards: &[ShardRef]) -> Vec<Result<Vec<u8>, SourceError>> {
+        let ids: Vec<String> = shards.iter().map(|shard| shard.id.clone()).collect();
+        let current = match shards {
+            // One shard: read it by version straight away.
+            [_] => vec![None],
+            _ => batch_current(&self.client, &ids).await,
+        };
+        let mut results = Vec::with_capacity(shards.len());
+        for (shard, current) in shards.iter().zip(current) {
+            results.push(match current {
+                Some(document) if document.version == shard.version => Ok(document.content),
+                _ => get_secret(&self.client, &shard.id, Some(&shard.version))
+                    .await
+                    .map(|document| document.content),
+            });
+        }
+        results
     }
 
     fn name(&self) -> &str {
         &self.secret_id
     }
+}
+
+/// Reads one secret, at `version` or AWSCURRENT.
+async fn get_secret(
+    client: &Client,
+    id: &str,
+    version: Option<&str>,
+) -> Result<Document, SourceError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(id)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| match (version, e.as_service_error()) {
+            (Some(version), Some(service)) if service.is_resource_not_found_exception() => {
+                SourceError::VersionGone {
+                    source_name: id.to_owned(),
+                    version: version.to_owned(),
+                    detail: service.to_string(),
+                }
+            }
+            _ => SourceError::Unavailable {
+                source_name: id.to_owned(),
+                detail: DisplayErrorContext(e).to_string(),
+            },
+        })?;
+    let content = output
+        .secret_string
+        .ok_or_else(|| SourceError::NotAString(id.to_owned()))?
+        .into_bytes();
+    let version = output.version_id.unwrap_or_default();
+    Ok(Document { version, content })
+}
+
+/// AWSCURRENT of each secret, read with `BatchGetSecretValue` (20 per call);
+/// a secret a call does not return, or every secret of a failed call, is read on its own.
+pub async fn current_secrets(
+    client: &Client,
+    ids: &[String],
+) -> Vec<Result<Document, SourceError>> {
+    let batch = batch_current(client, ids).await;
+    let mut results = Vec::with_capacity(ids.len());
+    for (id, found) in ids.iter().zip(batch) {
+        results.push(match found {
+            Some(document) => Ok(document),
+            None => get_secret(client, id, None).await,
+        });
+    }
+    results
+}
+
+/// AWSCURRENT of each secret by `BatchGetSecretValue`, `None` where a call did not return it.
+async fn batch_current(client: &Client, ids: &[String]) -> Vec<Option<Document>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH_LIMIT) {
+        let entries = match client
+            .batch_get_secret_value()
+            .set_secret_id_list(Some(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(output) => output.secret_values().to_vec(),
+            Err(error) => {
+                tracing::warn!(error = %DisplayErrorContext(error), "BatchGetSecretValue failed; reading those secrets one by one");
+                Vec::new()
+            }
+        };
+        for id in chunk {
+            let entry = entries
+                .iter()
+                .find(|e| e.arn() == Some(id.as_str()) || e.name() == Some(id.as_str()));
+            found.push(entry.and_then(|entry| {
+                Some(Document {
+                    version: entry.version_id()?.to_owned(),
+                    content: entry.secret_string()?.as_bytes().to_vec(),
+                })
+            }));
+        }
+    }
+    found
 }
 
 /// A local file; its version is its content, so an unchanged file is not re-parsed.
@@ -108,8 +214,23 @@ impl DocumentSource for FileSource {
             source_name: self.name.clone(),
             detail: e.to_string(),
         })?;
-        let version = hex::encode(Sha256::digest(&content));
+        let version = crate::config::file_version(&content);
         Ok(Document { version, content })
+    }
+
+    async fn fetch_shards(&self, shards: &[ShardRef]) -> Vec<Result<Vec<u8>, SourceError>> {
+        shards
+            .iter()
+            .map(|shard| {
+                crate::config::read_shard_file(&self.path, shard).map_err(|detail| {
+                    SourceError::VersionGone {
+                        source_name: shard.id.clone(),
+                        version: shard.version.clone(),
+                        detail,
+                    }
+                })
+            })
+            .collect()
     }
 
     fn name(&self) -> &str {
@@ -131,6 +252,13 @@ impl DocumentSource for ConfiguredSource {
         match self {
             ConfiguredSource::Secret(source) => source.fetch().await,
             ConfiguredSource::File(source) => source.fetch().await,
+        }
+    }
+
+    async fn fetch_shards(&self, shards: &[ShardRef]) -> Vec<Result<Vec<u8>, SourceError>> {
+        match self {
+            ConfiguredSource::Secret(source) => source.fetch_shards(shards).await,
+            ConfiguredSource::File(source) => source.fetch_shards(shards).await,
         }
     }
 

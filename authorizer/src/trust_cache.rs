@@ -7,6 +7,10 @@
 //! the last good material until the maximum staleness, then fails closed;
 //! with no material at all (a cold start that cannot read), every request is
 //! refused and the next one tries again.
+//!
+//! A sharded key map is read as its manifest here; the shards a token needs are
+//! loaded by [`TrustCache::load_shards`] before its decision, at the versions
+//! the manifest names, and kept until a new manifest names other versions.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -14,9 +18,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::engine::Trust;
-use crate::keyset::KeyMap;
+use crate::keymap::KeyMap;
 use crate::revocation::RevocationList;
-use crate::source::{Document, DocumentSource};
+use crate::source::{Document, DocumentSource, SourceError};
+use crate::store::{KeyStore, Route, Stored};
 
 /// How long parsed material is used before it is refreshed.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -121,7 +126,10 @@ impl<S: DocumentSource> TrustCache<S> {
             });
         let trust = match unchanged {
             Some((trust, _, _)) => trust.clone(),
-            None => Arc::new(self.parse(&keys, revoked.as_ref())?),
+            None => {
+                let previous = previous.as_ref().map(|(trust, _, _)| &trust.keys);
+                Arc::new(self.parse(&keys, revoked.as_ref(), previous)?)
+            }
         };
         let mut loaded = self
             .loaded
@@ -151,9 +159,17 @@ impl<S: DocumentSource> TrustCache<S> {
         })
     }
 
-    fn parse(&self, keys: &Document, revoked: Option<&Document>) -> Result<Trust, String> {
-        let (keys, skipped) =
-            KeyMap::parse(&keys.content).map_err(|e| format!("{}: {e}", self.keys.name()))?;
+    fn parse(
+        &self,
+        keys: &Document,
+        revoked: Option<&Document>,
+        previous: Option<&KeyStore>,
+    ) -> Result<Trust, String> {
+        let keys =
+            match Stored::parse(&keys.content).map_err(|e| format!("{}: {e}", self.keys.name()))? {
+                Stored::Whole(map) => KeyStore::Whole(map),
+                Stored::Manifest(manifest) => KeyStore::sharded(manifest, previous),
+            };
         let revoked = match revoked {
             Some(document) => RevocationList::parse(&document.content).map_err(|e| {
                 let name = self
@@ -164,14 +180,65 @@ impl<S: DocumentSource> TrustCache<S> {
             })?,
             None => RevocationList::default(),
         };
-        tracing::info!(
-            domains = keys.domain_count(),
-            keys = keys.key_count(),
-            skipped = skipped.len(),
-            revoked = revoked.len(),
-            "loaded trust material"
-        );
+        match keys.manifest() {
+            None => tracing::info!(
+                domains = keys.loaded_domain_count(),
+                revoked = revoked.len(),
+                "loaded trust material"
+            ),
+            Some(manifest) => tracing::info!(
+                generation = manifest.generation,
+                shards = manifest.shards.len(),
+                shards_kept = keys.loaded_shard_count(),
+                revoked = revoked.len(),
+                "loaded trust material (key map manifest)"
+            ),
+        }
         Ok(Trust { keys, revoked })
+    }
+
+    /// Loads the key map shards a decision on `route` needs and `trust` has
+    /// not loaded yet. A shard that cannot be read is recorded in the store,
+    /// so its domains are refused with the reason while every other domain is
+    /// decided; a version the manifest names that is gone makes the manifest
+    /// due for a refresh at once.
+    pub async fn load_shards(&self, trust: &Trust, route: Route<'_>) {
+        let now = Instant::now();
+        let missing = trust.keys.missing(route, now);
+        if missing.is_empty() {
+            return;
+        }
+        let wanted: Vec<_> = missing.iter().map(|(_, shard)| shard.clone()).collect();
+        let fetched = self.keys.fetch_shards(&wanted).await;
+        for ((shard, reference), result) in missing.into_iter().zip(fetched) {
+            let loaded = result.map_err(|error| {
+                if matches!(error, SourceError::VersionGone { .. }) {
+                    self.refresh_now();
+                }
+                error.to_string()
+            });
+            match loaded.and_then(|content| KeyMap::load(&content).map_err(|e| e.to_string())) {
+                Ok(map) => {
+                    tracing::info!(shard, id = %reference.id, domains = map.domain_count(), "loaded key map shard");
+                    trust.keys.install(shard, map);
+                }
+                Err(error) => {
+                    tracing::error!(shard, id = %reference.id, %error, "cannot load key map shard: its domains are refused");
+                    trust.keys.failed(shard, error, now);
+                }
+            }
+        }
+    }
+
+    /// Makes the next [`TrustCache::get`] refresh.
+    fn refresh_now(&self) {
+        let mut loaded = self
+            .loaded
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(loaded) = loaded.as_mut() {
+            loaded.refresh_at = Instant::now();
+        }
     }
 
     fn after_failure(&self, now: Instant, error: String) -> Result<Arc<Trust>, String> {
@@ -201,6 +268,7 @@ impl<S: DocumentSource> TrustCache<S> {
 mod tests {
     use super::*;
     use crate::source::SourceError;
+    use crate::store::ShardRef;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex as StdMutex;
 
@@ -229,6 +297,9 @@ mod tests {
                 answers[0].clone()
             }
         }
+        async fn fetch_shards(&self, shards: &[ShardRef]) -> Vec<Result<Vec<u8>, SourceError>> {
+            shards.iter().map(|_| Err(gone())).collect()
+        }
         fn name(&self) -> &str {
             "fake"
         }
@@ -239,6 +310,14 @@ mod tests {
             version: version.into(),
             content: json.as_bytes().to_vec(),
         })
+    }
+
+    fn gone() -> SourceError {
+        SourceError::VersionGone {
+            source_name: "fake".into(),
+            version: "v".into(),
+            detail: "no shards here".into(),
+        }
     }
 
     fn down() -> Result<Document, SourceError> {
@@ -327,6 +406,9 @@ mod tests {
             let n = self.fetches.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(20)).await;
             doc(&format!("v{n}"), EMPTY)
+        }
+        async fn fetch_shards(&self, shards: &[ShardRef]) -> Vec<Result<Vec<u8>, SourceError>> {
+            shards.iter().map(|_| Err(gone())).collect()
         }
         fn name(&self) -> &str {
             "versions"

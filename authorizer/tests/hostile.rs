@@ -416,6 +416,8 @@ fn bare(case: &Case) -> Value {
         .trust
         .keys
         .domain("a.example")
+        .ok()
+        .flatten()
         .map(|d| d.all().to_vec())
         .unwrap_or_default();
     let Some(key) = keys.first() else {

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use authorizer::keyset::KeyMap;
+use authorizer::keymap::KeyMap;
 use authorizer::{envelope, token};
 use biscuit_auth::Biscuit;
 use common::*;

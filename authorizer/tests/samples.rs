@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use authorizer::admission::{self, Caps};
 use authorizer::envelope::{self, Hints};
 use authorizer::key_choice::{self, KeyChoiceError, KeyChoiceRules};
-use authorizer::keyset::KeyMap;
+use authorizer::keymap::KeyMap;
 use authorizer::policy::{self, Policy};
 use authorizer::verify::{self, VerifyError};
 use serde_json::{json, Value};
@@ -28,6 +28,7 @@ fn every_sample_verifies_exactly_when_upstream_says_its_format_is_valid() {
         json!({"samples.example": [{"algorithm": "ed25519", "key_bytes": root, "key_id": 0}]});
     let (keys, skipped) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
     assert!(skipped.is_empty());
+    let keys = authorizer::store::KeyStore::Whole(keys);
     let cases = manifest["testcases"].as_array().expect("testcases");
     assert!(cases.len() >= 38);
     let (mut verified, mut refused) = (0, 0);

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use authorizer::engine::{Engine, Settings, Trust};
-use authorizer::keyset::KeyMap;
+use authorizer::keymap::KeyMap;
 use authorizer::policy::Policy;
 use biscuit_auth::{Algorithm, Biscuit, BlockBuilder, KeyPair, PrivateKey};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -33,7 +33,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     .expect("policy");
     Fixture {
         engine: Engine::new(policy, Settings::default()),
-        trust: Trust { keys, revoked: Default::default() },
+        trust: Trust { keys: authorizer::store::KeyStore::Whole(keys), revoked: Default::default() },
         key,
     }
 });

@@ -1,9 +1,10 @@
-//! The key map and BWKS document parsers on arbitrary bytes.
+//! The key map, manifest and BWKS document parsers on arbitrary bytes.
 #![no_main]
 
 use std::time::SystemTime;
 
-use authorizer::keyset::{self, KeyMap};
+use authorizer::keymap::KeyMap;
+use authorizer::keyset;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
         let (again, skipped) = KeyMap::parse(stored.as_bytes()).expect("the stored form parses");
         assert!(skipped.is_empty());
         assert_eq!(again.key_count(), map.key_count());
+    }
+    // The stored-layout reader (map or manifest) and the light index never panic.
+    if let Ok(authorizer::store::Stored::Whole(map)) = authorizer::store::Stored::parse(data) {
+        let _ = map.with_key_id(1);
     }
     let _ = keyset::validate_published("fuzz.example", data, SystemTime::now());
 });

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use authorizer::engine::{Engine, Settings, Trust};
-use authorizer::keyset::KeyMap;
+use authorizer::keymap::KeyMap;
 use authorizer::policy::Policy;
 use biscuit_auth::{Algorithm, Biscuit, KeyPair, PrivateKey};
 use libfuzzer_sys::fuzz_target;
@@ -28,7 +28,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     });
     let (keys_map, _) = KeyMap::parse(map.to_string().as_bytes()).expect("map");
     let policy = Policy::parse("allow if true;").expect("policy");
-    Fixture { engine: Engine::new(policy, Settings::default()), trust: Trust { keys: keys_map, revoked: Default::default() }, keys }
+    Fixture { engine: Engine::new(policy, Settings::default()), trust: Trust { keys: authorizer::store::KeyStore::Whole(keys_map), revoked: Default::default() }, keys }
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use authorizer::store::{MAX_SECRET_BYTES, MAX_SHARDS, SHARD_BUDGET_BYTES};
+
 use crate::merge::Quotas;
-use crate::store::MAX_SECRET_BYTES;
 
 /// The default BWKS location of a domain.
 pub const DEFAULT_URL_TEMPLATE: &str = "https://{domain}/.well-known/biscuit-web-keys";
@@ -44,18 +45,52 @@ pub struct SyncConfig {
     /// A PEM file of extra trusted root certificates (a private CA), added to the system roots.
     #[arg(long, env = "EXTRA_CA_CERTS")]
     pub extra_ca_certs: Option<PathBuf>,
+    /// Number of shards the key map is split into. 1 keeps the whole map in
+    /// the key-map secret; more writes shards and a manifest in the key-map secret.
+    #[arg(long, env = "KEYMAP_SHARD_COUNT", default_value_t = 1)]
+    pub shard_count: usize,
+    /// With several shards: shard N is the secret named this prefix followed by N.
+    #[arg(long, env = "KEYMAP_SHARD_SECRET_PREFIX")]
+    pub shard_secret_prefix: Option<String>,
 }
 
 impl SyncConfig {
-    /// The quotas of a round; the map itself is capped at Secrets Manager's limit.
+    /// The quotas of a round: a whole map is capped at Secrets Manager's
+    /// limit, each shard at the shard budget (headroom under that limit).
     pub fn quotas(&self) -> Quotas {
         Quotas {
             max_keys_per_domain: self.max_keys_per_domain,
             max_field_bytes: self.max_item_field_bytes,
-            max_map_bytes: MAX_SECRET_BYTES,
+            max_map_bytes: match self.shard_count {
+                0 | 1 => MAX_SECRET_BYTES,
+                _ => SHARD_BUDGET_BYTES,
+            },
+            shards: self.shard_count.max(1),
+        }
+    }
+
+    /// The shard secrets in shard order; empty for a whole map.
+    pub fn shard_secret_ids(&self) -> Result<Vec<String>, BadLayout> {
+        match (self.shard_count, &self.shard_secret_prefix) {
+            (0, _) => Err(BadLayout("KEYMAP_SHARD_COUNT must be at least 1".into())),
+            (1, _) => Ok(Vec::new()),
+            (count, _) if count > MAX_SHARDS => Err(BadLayout(format!(
+                "KEYMAP_SHARD_COUNT is {count}, over the {MAX_SHARDS} a manifest may name"
+            ))),
+            (count, Some(prefix)) if !prefix.is_empty() => {
+                Ok((0..count).map(|n| format!("{prefix}{n}")).collect())
+            }
+            (count, _) => Err(BadLayout(format!(
+                "KEYMAP_SHARD_COUNT is {count}: set KEYMAP_SHARD_SECRET_PREFIX"
+            ))),
         }
     }
 }
+
+/// Why the shard layout is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key map shards: {0}")]
+pub struct BadLayout(pub String);
 
 /// Why a configured domain name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -76,8 +76,10 @@ pub struct Quotas {
     pub max_keys_per_domain: usize,
     /// Longest free-text field of a key (`issuer`), in bytes.
     pub max_field_bytes: usize,
-    /// Largest key map (canonical JSON), in bytes.
+    /// Largest stored document (the whole map, or each shard), canonical JSON, in bytes.
     pub max_map_bytes: usize,
+    /// Number of shards the map is split into ([`authorizer::store::split`]); 1 for a whole map.
+    pub shards: usize,
 }
 
 impl Quotas {
@@ -105,9 +107,11 @@ impl Quotas {
 
 /// The map is over the size limit even without this round's growth.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("key map is {size} bytes even without this round's growth, over the {limit}-byte limit; not written")]
+#[error("key map shard {shard} is {size} bytes even without this round's growth, over the {limit}-byte limit; not written")]
 pub struct TooLarge {
-    /// Size of the canonical JSON.
+    /// The shard over the limit (0 for a whole map).
+    pub shard: usize,
+    /// Size of its canonical JSON.
     pub size: usize,
     /// The limit.
     pub limit: usize,
@@ -118,8 +122,10 @@ pub struct TooLarge {
 pub struct Merged {
     /// The key sets to store.
     pub next: KeySets,
-    /// Their canonical JSON, within the size limit.
+    /// Their canonical JSON as one document (what a one-shard map stores).
     pub canonical: String,
+    /// The canonical JSON of each shard, each within the size limit.
+    pub shards: Vec<String>,
     /// Each domain's status and reason (removed domains included).
     pub reports: BTreeMap<String, DomainReport>,
 }
@@ -183,31 +189,45 @@ pub fn merge(
             (domain, plan)
         })
         .collect();
-    let merged = settle(current, &plans);
-    let size = merged.canonical.len();
-    if size <= quotas.max_map_bytes {
+    let merged = settle(current, &plans, quotas.shards);
+    let limit = quotas.max_map_bytes;
+    let over: Vec<usize> = oversized(&merged, limit).map(|(shard, _)| shard).collect();
+    if over.is_empty() {
         return Ok(merged);
     }
-    let limit = quotas.max_map_bytes;
     for (domain, plan) in &mut plans {
-        if plan.status == Status::Fetched
+        let shard = authorizer::store::shard_of(domain, quotas.shards);
+        if over.contains(&shard)
+            && plan.status == Status::Fetched
             && json_len(merged.next.get(domain)) > json_len(current.get(domain))
         {
+            let size = merged.shards[shard].len();
             let reason = format!(
-                "its key set grew, and the key map would be {size} bytes, over the {limit}-byte limit"
+                "its key set grew, and its key map shard ({shard}) would be {size} bytes, over the {limit}-byte limit"
             );
             *plan = last_good(domain, Status::Rejected, reason);
         }
     }
-    let merged = settle(current, &plans);
-    match merged.canonical.len() {
-        size if size > limit => Err(TooLarge { size, limit }),
-        _ => Ok(merged),
+    let merged = settle(current, &plans, quotas.shards);
+    let first_over = oversized(&merged, limit).next();
+    match first_over {
+        Some((shard, size)) => Err(TooLarge { shard, size, limit }),
+        None => Ok(merged),
     }
 }
 
+/// The shards over `limit`, with their sizes.
+fn oversized(merged: &Merged, limit: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    merged
+        .shards
+        .iter()
+        .map(String::len)
+        .enumerate()
+        .filter(move |(_, size)| *size > limit)
+}
+
 /// Applies the one-owner rule to the plans and reports each domain.
-fn settle(current: &KeySets, plans: &BTreeMap<String, Plan>) -> Merged {
+fn settle(current: &KeySets, plans: &BTreeMap<String, Plan>, shards: usize) -> Merged {
     let claims: KeySets = plans
         .iter()
         .filter_map(|(domain, plan)| Some((domain.clone(), plan.keys.clone()?)))
@@ -251,9 +271,14 @@ fn settle(current: &KeySets, plans: &BTreeMap<String, Plan>) -> Merged {
             });
     }
     let canonical = keyset::canonical_json(&next);
+    let shards = match shards {
+        0 | 1 => vec![canonical.clone()],
+        count => authorizer::store::shard_documents(&authorizer::store::split(&next, count)),
+    };
     Merged {
         next,
         canonical,
+        shards,
         reports,
     }
 }
@@ -281,6 +306,7 @@ mod tests {
         max_keys_per_domain: 16,
         max_field_bytes: 256,
         max_map_bytes: 64 * 1024,
+        shards: 1,
     };
 
     fn key(id: u32) -> BiscuitWebKey {
@@ -487,6 +513,55 @@ mod tests {
             merge(&current, results, tiny),
             Err(TooLarge { limit: 10, .. })
         ));
+    }
+
+    #[test]
+    fn with_shards_the_limit_is_per_shard_and_only_that_shard_s_growth_is_dropped() {
+        use authorizer::store::shard_of;
+        let names: Vec<String> = (0..64).map(|i| format!("d{i}.example")).collect();
+        let in_shard = |shard: usize| {
+            names
+                .iter()
+                .filter(move |d| shard_of(d, 2) == shard)
+                .cloned()
+        };
+        let (crowded, roomy): (Vec<_>, Vec<_>) =
+            (in_shard(0).take(2).collect(), in_shard(1).take(1).collect());
+        let current: KeySets = crowded
+            .iter()
+            .chain(&roomy)
+            .map(|d| (d.clone(), vec![key(1)]))
+            .collect();
+        let shard_zero = keyset::canonical_json(
+            &current
+                .iter()
+                .filter(|(d, _)| shard_of(d, 2) == 0)
+                .map(|(d, k)| (d.clone(), k.clone()))
+                .collect(),
+        );
+        let quotas = Quotas {
+            max_map_bytes: shard_zero.len() + 100,
+            shards: 2,
+            ..QUOTAS
+        };
+        let grow = |domain: &String| (domain.clone(), Ok(vec![current[domain][0].clone(), key(2)]));
+        let results: BTreeMap<_, _> = crowded.iter().chain(&roomy).map(grow).collect();
+        let merged = merge(&current, results, quotas).expect("fits without shard 0's growth");
+        assert_eq!(merged.shards.len(), 2);
+        assert!(merged
+            .shards
+            .iter()
+            .all(|s| s.len() <= quotas.max_map_bytes));
+        for domain in &crowded {
+            assert_eq!(status(&merged, domain), Status::Rejected, "{domain}");
+            assert!(merged.reports[domain].reason.contains("shard (0)"));
+        }
+        assert_eq!(
+            status(&merged, &roomy[0]),
+            Status::Fetched,
+            "shard 1 had room"
+        );
+        assert_eq!(merged.next[&roomy[0]].len(), 2);
     }
 
     #[test]

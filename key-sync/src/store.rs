@@ -1,14 +1,17 @@
-//! The key-map secret: read the current map with its version, write a new
-//! version that always lands, and check that it did.
+//! The key-map secret (and its shards): read the current map with its
+//! version, write a new version that always lands, and check that it did.
+//! The layout (whole map or manifest and shards) is [`authorizer::store`]'s.
 
-use authorizer::keyset::{KeyMap, KeySets};
+use std::collections::BTreeMap;
+
+use authorizer::keymap::KeyMap;
+use authorizer::keyset::KeySets;
+use authorizer::source::{DocumentSource, SecretSource};
+use authorizer::store::{Manifest, Stored as Layout};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
 use sha2::{Digest, Sha256};
-
-/// Secrets Manager's limit on a SecretString.
-pub const MAX_SECRET_BYTES: usize = 64 * 1024;
 
 /// Why the secret could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,8 +53,10 @@ pub struct Stored {
     pub text: String,
     /// The VersionId of AWSCURRENT.
     pub version_id: String,
-    /// The key sets, or why the text is not a whole key map.
+    /// The key sets, or why the stored map is not whole.
     pub map: Result<KeySets, String>,
+    /// The manifest, when the secret holds one.
+    pub manifest: Option<Manifest>,
 }
 
 /// The `ClientRequestToken` of a write: the SHA-256 (hex, 64 characters) of
@@ -78,23 +83,20 @@ async fn get_current(client: &Client, id: &str) -> Result<GetSecretValueOutput, 
         })
 }
 
-/// Reads AWSCURRENT, parsed by the authorizer's own loader. A text that is
-/// not a key map, or has entries the loader skips, is returned with
-/// `map: Err` (and logged): the caller must not take it for the last good state.
+/// Reads AWSCURRENT, parsed by the authorizer's own loader; for a manifest,
+/// the shards at the versions it names. A map that is not whole (a text that
+/// is not a key map, entries the loader skips, a shard that cannot be read or
+/// holds a domain of another shard) is returned with `map: Err` (and logged):
+/// the caller must not take it for the last good state.
 pub async fn read(client: &Client, id: &str) -> Result<Stored, StoreError> {
     let output = get_current(client, id).await?;
     let text = output.secret_string.unwrap_or_default();
-    let map = match KeyMap::parse(text.as_bytes()) {
-        Ok((map, skipped)) => match skipped.first() {
-            None => Ok(map.to_key_sets()),
-            Some(first) => Err(format!(
-                "{} entries do not parse, the first under {}: {}",
-                skipped.len(),
-                first.domain,
-                first.reason
-            )),
-        },
-        Err(error) => Err(error.to_string()),
+    let (map, manifest) = match Layout::parse(text.as_bytes()) {
+        Ok(Layout::Whole(_)) => (whole(&text), None),
+        Ok(Layout::Manifest(manifest)) => {
+            (read_shards(client, id, &manifest).await, Some(manifest))
+        }
+        Err(error) => (Err(error.to_string()), None),
     };
     if let Err(error) = &map {
         tracing::error!(%error, secret = id, "the current key map is not a whole key map");
@@ -103,7 +105,65 @@ pub async fn read(client: &Client, id: &str) -> Result<Stored, StoreError> {
         text,
         version_id: output.version_id.unwrap_or_default(),
         map,
+        manifest,
     })
+}
+
+/// A document's key sets, or why it is not a whole key map.
+fn whole(text: &str) -> Result<KeySets, String> {
+    let (map, skipped) = KeyMap::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+    match skipped.first() {
+        None => Ok(map.to_key_sets()),
+        Some(first) => Err(format!(
+            "{} entries do not parse, the first under {}: {}",
+            skipped.len(),
+            first.domain,
+            first.reason
+        )),
+    }
+}
+
+/// The union of a manifest's shards, each at the version the manifest names.
+async fn read_shards(client: &Client, id: &str, manifest: &Manifest) -> Result<KeySets, String> {
+    let source = SecretSource::new(client.clone(), id.to_owned());
+    let fetched = source.fetch_shards(&manifest.shards).await;
+    let mut union = BTreeMap::new();
+    for (shard, content) in fetched.into_iter().enumerate() {
+        let content = content.map_err(|e| format!("shard {shard}: {e}"))?;
+        let text = String::from_utf8(content).map_err(|e| format!("shard {shard}: {e}"))?;
+        for (domain, keys) in whole(&text).map_err(|e| format!("shard {shard}: {e}"))? {
+            let home = authorizer::store::shard_of(&domain, manifest.shards.len());
+            if home != shard {
+                return Err(format!(
+                    "shard {shard} holds {domain}, which belongs in shard {home}"
+                ));
+            }
+            union.insert(domain, keys);
+        }
+    }
+    Ok(union)
+}
+
+/// AWSCURRENT of each shard secret: (VersionId, SecretString).
+pub async fn read_current_shards(
+    client: &Client,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    authorizer::source::current_secrets(client, ids)
+        .await
+        .into_iter()
+        .zip(ids)
+        .map(|(result, id)| {
+            let document = result.map_err(|e| StoreError::Read {
+                id: id.clone(),
+                detail: e.to_string(),
+            })?;
+            Ok((
+                document.version,
+                String::from_utf8_lossy(&document.content).into_owned(),
+            ))
+        })
+        .collect()
 }
 
 /// Writes `canonical` as the version after `previous_version`, then reads

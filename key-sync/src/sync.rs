@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use authorizer::keyset;
+use authorizer::store::{split, Manifest, ShardRef};
 use aws_sdk_secretsmanager::Client;
 use biscuit_auth::BiscuitWebKey;
 use serde::Serialize;
@@ -20,10 +21,14 @@ use crate::store::{self, StoreError};
 pub struct Summary {
     /// Per domain: its status and the reason.
     pub domains: BTreeMap<String, DomainReport>,
-    /// Whether a new secret version was written.
+    /// Whether a new version of the key-map secret (the map or the manifest) was written.
     pub written: bool,
-    /// The VersionId of the map now stored (AWSCURRENT).
+    /// The VersionId of the key-map secret now stored (AWSCURRENT).
     pub version_id: String,
+    /// The shards written this round (empty for a whole map).
+    pub shards_written: Vec<usize>,
+    /// The manifest's generation now stored, for a sharded map.
+    pub generation: Option<u64>,
 }
 
 impl Summary {
@@ -43,6 +48,9 @@ pub enum SyncError {
     /// A trusted domain is not a DNS name.
     #[error(transparent)]
     Config(#[from] config::BadDomain),
+    /// The shard layout is unusable.
+    #[error(transparent)]
+    Layout(#[from] config::BadLayout),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -70,6 +78,7 @@ pub enum SyncError {
 pub struct Syncer {
     config: SyncConfig,
     domains: Vec<String>,
+    shard_ids: Vec<String>,
     fetcher: Fetcher,
     secrets: Client,
 }
@@ -78,10 +87,12 @@ impl Syncer {
     /// Checks the configuration and builds the HTTP client.
     pub fn new(config: SyncConfig, secrets: Client) -> Result<Syncer, SyncError> {
         let domains = config::trusted_domains(&config)?;
+        let shard_ids = config.shard_secret_ids()?;
         let fetcher = Fetcher::new(&config)?;
         Ok(Syncer {
             config,
             domains,
+            shard_ids,
             fetcher,
             secrets,
         })
@@ -114,23 +125,88 @@ impl Syncer {
                 });
             }
         }
-        let written = merged.canonical != stored.text;
-        let version_id = if written {
-            store::write(
+        if self.shard_ids.is_empty() {
+            let written = merged.canonical != stored.text;
+            let version_id = if written {
+                store::write(
+                    &self.secrets,
+                    secret_id,
+                    &stored.version_id,
+                    &merged.canonical,
+                )
+                .await?
+            } else {
+                stored.version_id
+            };
+            return Ok(Summary {
+                domains: merged.reports,
+                written,
+                version_id,
+                shards_written: Vec::new(),
+                generation: None,
+            });
+        }
+        let (refs, shards_written) = self.write_shards(&merged.shards).await?;
+        let previous = stored.manifest.as_ref();
+        let generation = previous.map_or(0, |m| m.generation) + 1;
+        let manifest = Manifest::new(generation, refs, &split(&merged.next, self.shard_ids.len()));
+        let unchanged = previous.is_some_and(|previous| {
+            *previous
+                == Manifest {
+                    generation: previous.generation,
+                    ..manifest.clone()
+                }
+        });
+        let (written, version_id, generation) = if unchanged {
+            (false, stored.version_id, previous.map(|m| m.generation))
+        } else {
+            let version = store::write(
                 &self.secrets,
                 secret_id,
                 &stored.version_id,
-                &merged.canonical,
+                &manifest.to_json(),
             )
-            .await?
-        } else {
-            stored.version_id
+            .await?;
+            (true, version, Some(generation))
         };
         Ok(Summary {
             domains: merged.reports,
             written,
             version_id,
+            shards_written,
+            generation,
         })
+    }
+
+    /// Writes each shard whose AWSCURRENT differs from its new content; the
+    /// manifest entries name every shard's version after that, and the
+    /// numbers of the shards written.
+    async fn write_shards(
+        &self,
+        documents: &[String],
+    ) -> Result<(Vec<ShardRef>, Vec<usize>), SyncError> {
+        let current = store::read_current_shards(&self.secrets, &self.shard_ids).await?;
+        let mut refs = Vec::with_capacity(documents.len());
+        let mut written = Vec::new();
+        for (shard, ((id, document), (version, text))) in self
+            .shard_ids
+            .iter()
+            .zip(documents)
+            .zip(current)
+            .enumerate()
+        {
+            let version = if text == *document {
+                version
+            } else {
+                written.push(shard);
+                store::write(&self.secrets, id, &version, document).await?
+            };
+            refs.push(ShardRef {
+                id: id.clone(),
+                version,
+            });
+        }
+        Ok((refs, written))
     }
 
     /// Fetches and validates every trusted domain concurrently.

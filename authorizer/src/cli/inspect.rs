@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 
 use super::{read_token, CliError};
 use crate::key_choice::{self, KeyChoiceRules};
-use crate::keyset::KeyMap;
 use crate::{envelope, verify};
 
 /// Arguments of `authz inspect`.
@@ -46,12 +45,8 @@ pub fn run(args: &InspectArgs, out: &mut impl Write) -> Result<(), CliError> {
         "revocation_ids": revocation_ids,
     });
     if let Some(path) = &args.keysets {
-        let document = std::fs::read(path).map_err(|source| CliError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let (keys, _) = KeyMap::parse(&document)
-            .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+        let keys =
+            crate::config::load_key_store(path).map_err(|e| CliError::Input(e.to_string()))?;
         let verification =
             key_choice::candidates(&keys, &hints, KeyChoiceRules::default(), SystemTime::now())
                 .map_err(|e| e.to_string())

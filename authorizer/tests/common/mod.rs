@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use authorizer::engine::{Engine, Evaluated, Settings, Trust};
-use authorizer::keyset::KeyMap;
+use authorizer::keymap::KeyMap;
 use authorizer::policy::Policy;
 use authorizer::revocation::RevocationList;
 use authorizer::{envelope, token};
@@ -73,7 +73,10 @@ pub fn trust(keysets: Value, revoked: &[String]) -> Trust {
     let (keys, _) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
     let revoked =
         RevocationList::parse(json!(revoked).to_string().as_bytes()).expect("revocation list");
-    Trust { keys, revoked }
+    Trust {
+        keys: authorizer::store::KeyStore::Whole(keys),
+        revoked,
+    }
 }
 
 pub fn engine() -> Engine {

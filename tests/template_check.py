@@ -29,8 +29,48 @@ class NoManagedPolicies:
         return {}
 
 
+def expand_for_each(node):
+    """AWS::LanguageExtensions' Fn::ForEach, as CloudFormation expands it: each
+    `Fn::ForEach::Name: [Identifier, [values], {key: fragment}]` entry of a map
+    becomes one entry per value, with ${Identifier} and &{Identifier} replaced."""
+    if isinstance(node, list):
+        return [expand_for_each(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key.startswith("Fn::ForEach::"):
+            identifier, collection, fragment = value
+            for item in collection:
+                text = json.dumps(fragment).replace("${" + identifier + "}", item).replace("&{" + identifier + "}", item)
+                out.update(expand_for_each(json.loads(text)))
+        else:
+            out[key] = expand_for_each(value)
+    return out
+
+
+def condition_holds(conditions, name, parameters):
+    """Evaluates a condition of the template's Equals/Or/Not/Condition subset for parameter values."""
+    def evaluate(node):
+        if isinstance(node, dict):
+            (function, argument), = node.items()
+            if function == "Fn::Equals":
+                return str(evaluate(argument[0])) == str(evaluate(argument[1]))
+            if function == "Fn::Or":
+                return any(evaluate(a) for a in argument)
+            if function == "Fn::Not":
+                return not evaluate(argument[0])
+            if function == "Condition":
+                return evaluate(conditions[argument])
+            if function == "Ref":
+                return parameters[argument]
+        return node
+    return evaluate(conditions[name])
+
+
 def translated():
-    template = json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))))
+    template = expand_for_each(json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml")))))
+    template["Transform"] = "AWS::Serverless-2016-10-31"
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in resource["Properties"]:
             resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"  # what `sam package` does
@@ -68,26 +108,53 @@ def main():
     source, out = translated()
     resources = out["Resources"]
 
-    # 1. No wildcard resource on any Secrets Manager action; each role touches only its secrets.
+    # 1. No wildcard resource on any Secrets Manager action but BatchGetSecretValue, which has no
+    # resource-level permissions (each secret it returns still needs GetSecretValue on that secret);
+    # each role touches only its stack's secrets; no role may create secrets (the template does).
+    batch = "secretsmanager:BatchGetSecretValue"
     allowed = {
-        "AuthorizerFunctionRole": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
-        "KeySyncFunctionRole": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+        "AuthorizerFunctionRole": {"secretsmanager:GetSecretValue", batch},
+        "KeySyncFunctionRole": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", batch},
     }
+    shard_arns = {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/keymap/shard-*"}
     for name, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for statement in statements(resource):
+            if "Fn::If" in statement:
+                condition, statement, _ = statement["Fn::If"]
             actions = set(as_list(statement["Action"]))
             secret_actions = {a for a in actions if a.startswith("secretsmanager:")}
             if not secret_actions:
                 continue
-            check(f"{name}: secret actions have no '*' resource", not mentions_star(statement["Resource"]), statement)
+            if secret_actions == {batch}:
+                check(f"{name}: BatchGetSecretValue is alone in its statement", actions == {batch}, statement)
+            else:
+                check(f"{name}: secret actions have no '*' resource", not mentions_star(json.dumps(statement["Resource"]).replace("shard-*", "shard-")), statement)
             check(f"{name}: secret actions are the least needed", secret_actions <= allowed.get(name, set()), secret_actions)
         managed = json.dumps(resource["Properties"].get("ManagedPolicyArns", []))
         check(f"{name}: no managed policy grants secret access", "SecretsManager" not in managed, managed)
     key_sync = list(statements(resources["KeySyncFunctionRole"]))
-    check("key-sync may write only the key-map secret",
-          all(s["Resource"] == {"Ref": "KeysetsSecret"} for s in key_sync if "secretsmanager:PutSecretValue" in as_list(s["Action"])))
+    check("key-sync may write only the key-map secret and this stack's shard secrets",
+          all(s["Resource"] == [{"Ref": "KeysetsSecret"}, {"Fn::If": ["Sharded", shard_arns, {"Ref": "AWS::NoValue"}]}]
+              for s in key_sync if "secretsmanager:PutSecretValue" in as_list(s.get("Action", []))), key_sync)
+
+    # 1b. Shard secrets: the template creates exactly KeyMapShardCount of them (none for 1), named
+    # as key-sync is told to name them, so no function needs CreateSecret.
+    conditions = source["Conditions"]
+    shards = {name: r for name, r in source["Resources"].items() if name.startswith("KeyMapShard")}
+    env = source["Resources"]["KeySyncFunction"]["Properties"]["Environment"]["Variables"]
+    check("key-sync is told the shard count and the shard secret names",
+          env.get("KEYMAP_SHARD_COUNT") == {"Ref": "KeyMapShardCount"}
+          and env.get("KEYMAP_SHARD_SECRET_PREFIX") == {"Fn::Sub": "${AWS::StackName}/keymap/shard-"}, env)
+    for count in source["Parameters"]["KeyMapShardCount"]["AllowedValues"]:
+        made = sorted(int(name.removeprefix("KeyMapShard")) for name, r in shards.items()
+                      if condition_holds(conditions, r["Condition"], {"KeyMapShardCount": count}))
+        expected = list(range(count)) if count > 1 else []
+        check(f"KeyMapShardCount={count}: shard secrets 0..{count - 1 if count > 1 else 'none'} exist", made == expected, made)
+    check("each shard secret is named <stack>/keymap/shard-<n>",
+          all(r["Properties"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}/keymap/shard-{name.removeprefix('KeyMapShard')}"}
+              for name, r in shards.items()) and len(shards) == 64, len(shards))
 
     # 2. The HTTP API authorizer can be invoked (without the permission every call is a 500).
     http_auth = source["Resources"]["HttpApi"]["Properties"]["Auth"]

@@ -146,6 +146,23 @@ fn keygen_to_replay_round_trip() {
     let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
     assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
     std::fs::write(dir.path("keysets.json"), &keymap).expect("write");
+    // The same map as a manifest and three shard files.
+    std::fs::create_dir(dir.path("sharded")).expect("dir");
+    let sharded = ok(&[
+        "keymap",
+        &a_json,
+        &b_json,
+        "--shards",
+        "3",
+        "--out",
+        s(&dir.path("sharded")),
+    ]);
+    assert_eq!(sharded.trim(), s(&dir.path("sharded/keysets.json")));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path("sharded/keysets.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    assert_eq!(manifest["shards"].as_array().map(Vec::len), Some(3));
     // A map written by hand with a.example's keys also under another domain.
     let mut shared = parsed.clone();
     shared["a-evil.example"] = parsed["a.example"].clone();
@@ -207,6 +224,15 @@ fn keygen_to_replay_round_trip() {
         assert_eq!(report["revocation_ids"].as_array().map(Vec::len), Some(2));
         assert_eq!(report["verification"]["verified"], true);
         assert_eq!(report["verification"]["domain"], "a.example");
+        let through_shards: Value = serde_json::from_str(&ok(&[
+            "inspect",
+            s(&dir.path("token.txt")),
+            "--keysets",
+            s(&dir.path("sharded/keysets.json")),
+            "--json",
+        ]))
+        .expect("inspect JSON");
+        assert_eq!(through_shards["verification"], report["verification"]);
         let shared: Value = serde_json::from_str(&ok(&[
             "inspect",
             s(&dir.path("token.txt")),

@@ -2,6 +2,7 @@
 //! under the one-owner rule and the quotas, write if changed, and report.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use authorizer::keyset;
@@ -9,12 +10,17 @@ use authorizer::store::{split, Manifest, ShardRef};
 use aws_sdk_secretsmanager::Client;
 use biscuit_auth::BiscuitWebKey;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::{self, SyncConfig};
 use crate::fetch::{ClientError, FetchError, Fetcher};
 use crate::merge::{self, DomainReport, Failure, KeySets, TooLarge};
 use crate::store::{self, StoreError};
+
+/// Most BWKS fetches in flight at once: bounded sockets and memory with
+/// thousands of domains (Lambda allows 1,024 file descriptors).
+pub const MAX_CONCURRENT_FETCHES: usize = 64;
 
 /// What one round did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,12 +215,16 @@ impl Syncer {
         Ok((refs, written))
     }
 
-    /// Fetches and validates every trusted domain concurrently.
+    /// Fetches and validates every trusted domain, [`MAX_CONCURRENT_FETCHES`] at a time.
     async fn fetch_all(&self) -> BTreeMap<String, Result<Vec<BiscuitWebKey>, Failure>> {
         let mut fetches = JoinSet::new();
+        let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_FETCHES));
         for domain in &self.domains {
             let (fetcher, domain) = (self.fetcher.clone(), domain.clone());
+            let permits = permits.clone();
             fetches.spawn(async move {
+                // The semaphore is never closed, so a permit always comes.
+                let _permit = permits.acquire_owned().await.ok();
                 let result = match fetcher.fetch(&domain).await {
                     Ok(document) => keyset::validate_published(&domain, &document, SystemTime::now())
                         .map(|(keys, skipped)| {

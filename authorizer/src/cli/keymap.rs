@@ -1,10 +1,12 @@
 //! `authz keymap`: the domain-keyed map the authorizer reads, from BWKS documents.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::config;
 use crate::keyset::{self, KeySets};
+use crate::store::{self, Manifest, ShardRef, Stored};
 
 use super::CliError;
 
@@ -14,6 +16,13 @@ pub struct KeymapArgs {
     /// `DOMAIN=BWKS_FILE` pairs: each domain's published document.
     #[arg(required = true, value_name = "DOMAIN=BWKS_FILE")]
     pub domains: Vec<String>,
+    /// Split the map into this many shard files, written with their manifest
+    /// (`keysets.json`) into `--out`; give the manifest as `KEYSETS_FILE`.
+    #[arg(long, default_value_t = 1, requires = "out")]
+    pub shards: usize,
+    /// The directory for the manifest and shard files.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Validates each document as key-sync does and prints the map as key-sync
@@ -47,6 +56,59 @@ pub fn run(args: &KeymapArgs, out: &mut impl Write) -> Result<(), CliError> {
     {
         return Err(CliError::Input(format!("{domain}: {conflict}")));
     }
-    writeln!(out, "{}", keyset::canonical_json(&key_sets))?;
+    match (&args.out, args.shards) {
+        (Some(dir), shards) if shards > 1 => write_shards(&key_sets, shards, dir, out),
+        _ => {
+            writeln!(out, "{}", keyset::canonical_json(&key_sets))?;
+            Ok(())
+        }
+    }
+}
+
+/// Writes `shard-N.json` files and their manifest `keysets.json` into `dir`
+/// (the manifest's generation follows the one already there); prints the manifest's path.
+fn write_shards(
+    key_sets: &KeySets,
+    shards: usize,
+    dir: &Path,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    if shards > store::MAX_SHARDS {
+        return Err(CliError::Input(format!(
+            "--shards {shards}: at most {} shards",
+            store::MAX_SHARDS
+        )));
+    }
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| CliError::Io { path, source })
+    };
+    let manifest_path = dir.join("keysets.json");
+    let generation = match std::fs::read(&manifest_path).map(|text| Stored::parse(&text)) {
+        Ok(Ok(Stored::Manifest(previous))) => previous.generation + 1,
+        _ => 1,
+    };
+    let contents = store::split(key_sets, shards);
+    let mut refs = Vec::with_capacity(shards);
+    for (shard, document) in store::shard_documents(&contents).iter().enumerate() {
+        if document.len() > store::SHARD_BUDGET_BYTES {
+            eprintln!(
+                "authz: shard {shard} is {} bytes, over the {}-byte budget of a secret; use more shards to store it in Secrets Manager",
+                document.len(),
+                store::SHARD_BUDGET_BYTES
+            );
+        }
+        let name = format!("shard-{shard}.json");
+        write(&name, document)?;
+        refs.push(ShardRef {
+            id: name,
+            version: config::file_version(document.as_bytes()),
+        });
+    }
+    write(
+        "keysets.json",
+        &Manifest::new(generation, refs, &contents).to_json(),
+    )?;
+    writeln!(out, "{}", manifest_path.display())?;
     Ok(())
 }

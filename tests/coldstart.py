@@ -1,9 +1,13 @@
 """Cold start of the release `authorizer` binary: time from process start to
 its first decision, and peak RSS, with the key map from a file and from moto's
-Secrets Manager. A minimal Lambda runtime API on 127.0.0.1 hands the function
-one event and records when the answer arrives. A measurement (for
-BENCHMARKS.md), not a test: `.venv/bin/python tests/coldstart.py [RUNS]`."""
+Secrets Manager, at 1, 100, 1,000 and 10,000 issuer domains with two keys each
+(the demo domain plus generated ones). Maps too large for one secret are
+sharded as key-sync shards them: a manifest and shards of at most 48 KB. A
+minimal Lambda runtime API on 127.0.0.1 hands the function one event and
+records when the answer arrives. A measurement (for BENCHMARKS.md), not a
+test: `.venv/bin/python tests/coldstart.py [RUNS]`."""
 
+import hashlib
 import json
 import statistics
 import subprocess
@@ -15,6 +19,70 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from support import DEMO, EVENTS, ROOT, Processes, free_port, secrets_client, start_moto, tool_env
 
 BINARY = ROOT / "target" / "release" / "authorizer"
+WORK = ROOT / "target" / "coldstart"
+SIZES = [1, 100, 1000, 10000]
+SHARD_TARGET_BYTES = 48 * 1024
+
+
+def key_map(domains):
+    """The demo key map plus generated domains with two keys each (random key bytes: never
+    decoded unless a token names the domain), `domains` in all."""
+    keys = json.loads((DEMO / "keysets.json").read_text())
+    for n in range(domains - len(keys)):
+        keys[f"tenant-{n:05}.generated.example"] = [
+            {"algorithm": "ed25519", "expires_at": "2036-01-01T00:00:00Z", "issuer": None,
+             "key_bytes": hashlib.sha256(f"{n}/{k}".encode()).hexdigest(), "key_id": k} for k in (1, 2)]
+    return keys
+
+
+def shard_of(domain, count):
+    return int.from_bytes(hashlib.sha256(domain.encode()).digest()[:8], "big") % count
+
+
+def split(keys):
+    """Shard documents as key-sync writes them; one document when the map fits one shard."""
+    size = len(json.dumps(keys, separators=(",", ":")))
+    count = 1
+    while size / count > SHARD_TARGET_BYTES:
+        count *= 2
+    shards = [{} for _ in range(count)]
+    for domain, items in sorted(keys.items()):
+        shards[shard_of(domain, count)][domain] = items
+    return [json.dumps(shard, separators=(",", ":")) for shard in shards]
+
+
+def manifest(refs):
+    return json.dumps({"manifest_version": 1, "generation": 1, "shards": refs, "key_ids": {},
+                       "crowded_key_ids": [1, 2], "index_complete": True}, separators=(",", ":"))
+
+
+def file_source(domains, shards):
+    """The key map as files: whole (one document) or a manifest beside its shard files."""
+    folder = WORK / f"{domains}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(shards) == 1:
+        (folder / "keysets.json").write_text(shards[0])
+        return folder / "keysets.json"
+    refs = []
+    for n, text in enumerate(shards):
+        (folder / f"shard-{n}.json").write_text(text)
+        refs.append({"id": f"shard-{n}.json", "version": hashlib.sha256(text.encode()).hexdigest()})
+    (folder / "manifest.json").write_text(manifest(refs))
+    return folder / "manifest.json"
+
+
+def secret_source(sm, domains, shards):
+    """The key map in Secrets Manager: one secret, or a manifest secret and shard secrets."""
+    name = f"keysets-{domains}"
+    if len(shards) == 1:
+        sm.create_secret(Name=name, SecretString=shards[0])
+        return name
+    refs = []
+    for n, text in enumerate(shards):
+        created = sm.create_secret(Name=f"{name}/shard-{n}", SecretString=text)
+        refs.append({"id": f"{name}/shard-{n}", "version": created["VersionId"]})
+    sm.create_secret(Name=name, SecretString=manifest(refs))
+    return name
 
 
 class RuntimeApi:
@@ -111,20 +179,31 @@ def main():
         moto_port = free_port()
         start_moto(processes, moto_port)
         sm = secrets_client(moto_port)
-        sm.create_secret(Name="keysets", SecretString=(DEMO / "keysets.json").read_text())
         base = tool_env(moto_port, POLICY_FILE=DEMO / "policy.datalog")
-        sources = {
-            "file": dict(base, KEYSETS_FILE=str(DEMO / "keysets.json")),
-            "moto": dict(base, KEYSETS_SECRET_ID="keysets"),
-        }
-        for name, env in sources.items():
-            samples = [one_run(env, event) for _ in range(runs)]
-            times = sorted(ms for ms, _ in samples)
-            print(f"coldstart/{name}: first decision median {statistics.median(times):.1f} ms, "
-                  f"min {times[0]:.1f} ms, max {times[-1]:.1f} ms; peak RSS {max(r for _, r in samples) / 1024:.1f} MiB ({runs} runs)")
+        print("| domains | map bytes | shards (largest, of 64 KiB) | source | first decision, median (min-max) | peak RSS |")
+        print("|---|---|---|---|---|---|")
+        for domains in SIZES:
+            keys = key_map(domains)
+            shards = split(keys)
+            whole = json.dumps(keys, separators=(",", ":"))
+            sources = {
+                "file": dict(base, KEYSETS_FILE=str(file_source(domains, shards))),
+                "Secrets Manager": dict(base, KEYSETS_SECRET_ID=secret_source(sm, domains, shards)),
+            }
+            if len(shards) > 1:
+                whole_file = WORK / f"{domains}" / "whole.json"
+                whole_file.write_text(whole)
+                sources["file, one whole document"] = dict(base, KEYSETS_FILE=str(whole_file))
+            largest = max(len(s) for s in shards)
+            for name, env in sources.items():
+                samples = [one_run(env, event) for _ in range(runs)]
+                times = sorted(ms for ms, _ in samples)
+                layout = f"{len(shards)} ({largest / 1024:.1f} KiB, {largest / 65536:.0%})" if name != "file, one whole document" else "1 (whole)"
+                print(f"| {domains} | {len(whole)} | {layout} | {name} | {statistics.median(times):.1f} ms "
+                      f"({times[0]:.1f}-{times[-1]:.1f}) | {max(r for _, r in samples) / 1024:.1f} MiB |", flush=True)
     finally:
         processes.stop_all()
-    print(f"binary: {BINARY.stat().st_size / 1e6:.1f} MB (x86_64, release profile)")
+    print(f"binary: {BINARY.stat().st_size / 1e6:.1f} MB (x86_64, release profile); {runs} runs each")
 
 
 if __name__ == "__main__":

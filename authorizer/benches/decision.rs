@@ -280,5 +280,64 @@ fn key_map(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, options, steps, key_map);
+/// One decision (1 block, domain hint) with the bench domain among N domains of
+/// two keys each, as one whole map and as a manifest with its shards loaded:
+/// per-decision cost should not depend on N.
+fn by_domain_count(c: &mut Criterion) {
+    use authorizer::store::{self, KeyStore, Manifest, ShardRef};
+    let root = KeyPair::new();
+    let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
+    let event = http_event(&token::encode(&token_with_blocks(&root, 1)));
+    let mut group = c.benchmark_group("decision_by_domain_count");
+    for domains in [1usize, 100, 1_000, 10_000] {
+        let mut key_sets = authorizer::keyset::KeySets::new();
+        let bench_key = biscuit_auth::BiscuitWebKey {
+            public_key: root.public(),
+            key_id: 1,
+            issuer: None,
+            expires_at: None,
+        };
+        key_sets.insert(DOMAIN.to_owned(), vec![bench_key]);
+        for n in 1..domains {
+            let keys = (1..=2)
+                .map(|key_id| biscuit_auth::BiscuitWebKey {
+                    public_key: KeyPair::new().public(),
+                    key_id,
+                    issuer: None,
+                    expires_at: None,
+                })
+                .collect();
+            key_sets.insert(format!("tenant-{n}.generated.example"), keys);
+        }
+        let whole = KeyStore::Whole(KeyMap::from(&key_sets));
+        let shard_count = domains.div_ceil(150).next_power_of_two();
+        let contents = store::split(&key_sets, shard_count);
+        let refs = (0..shard_count)
+            .map(|n| ShardRef {
+                id: format!("shard-{n}"),
+                version: "v1".into(),
+            })
+            .collect();
+        let sharded = KeyStore::sharded(Manifest::new(1, refs, &contents), None);
+        for (n, document) in store::shard_documents(&contents).iter().enumerate() {
+            sharded.install(n, KeyMap::load(document.as_bytes()).expect("shard"));
+        }
+        for (layout, keys) in [("whole", whole), ("sharded", sharded)] {
+            let trust = Trust {
+                keys,
+                revoked: Default::default(),
+            };
+            group.bench_with_input(BenchmarkId::new(layout, domains), &event, |b, event| {
+                b.iter(|| {
+                    let evaluated = engine.evaluate(event.clone(), Ok(&trust), SystemTime::now());
+                    assert!(evaluated.decision.verdict.is_ok());
+                    evaluated
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision, options, steps, key_map, by_domain_count);
 criterion_main!(benches);

@@ -20,6 +20,11 @@ pub struct SyncConfig {
         default_value = ""
     )]
     pub trusted_domains: Vec<String>,
+    /// A file of more trusted domains, one per line or comma-separated (Lambda's
+    /// 4 KB of environment holds about 150 domains; thousands ship as a file
+    /// in the deployment package or a layer).
+    #[arg(long, env = "TRUSTED_DOMAINS_FILE")]
+    pub trusted_domains_file: Option<PathBuf>,
     /// The key-map secret (name or ARN).
     #[arg(long, env = "KEYSETS_SECRET_ID")]
     pub keysets_secret_id: String,
@@ -92,23 +97,49 @@ impl SyncConfig {
 #[error("key map shards: {0}")]
 pub struct BadLayout(pub String);
 
-/// Why a configured domain name is refused.
+/// Why the trusted domains cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a DNS domain name")]
-pub struct BadDomain(pub String);
+pub enum BadDomain {
+    /// A configured name is not a DNS domain name.
+    #[error("{0:?} is not a DNS domain name")]
+    NotADomain(String),
+    /// The domain list file cannot be read.
+    #[error("cannot read {path}: {detail}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        detail: String,
+    },
+}
 
-/// The trusted domains, lowercased, checked to be DNS names, without duplicates.
+/// The trusted domains (`TRUSTED_DOMAINS`, then the file's), lowercased,
+/// checked to be DNS names, without duplicates, in the order first given.
 pub fn trusted_domains(config: &SyncConfig) -> Result<Vec<String>, BadDomain> {
+    let file = match &config.trusted_domains_file {
+        None => String::new(),
+        Some(path) => std::fs::read_to_string(path).map_err(|e| BadDomain::Unreadable {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?,
+    };
+    let listed = file.split(|c: char| c == ',' || c.is_whitespace());
+    let mut seen = std::collections::HashSet::new();
     let mut domains: Vec<String> = Vec::new();
-    for domain in &config.trusted_domains {
+    for domain in config
+        .trusted_domains
+        .iter()
+        .map(String::as_str)
+        .chain(listed)
+    {
         let domain = domain.trim().to_ascii_lowercase();
         if domain.is_empty() {
             continue;
         }
         if !is_dns_name(&domain) {
-            return Err(BadDomain(domain));
+            return Err(BadDomain::NotADomain(domain));
         }
-        if !domains.contains(&domain) {
+        if seen.insert(domain.clone()) {
             domains.push(domain);
         }
     }
@@ -130,6 +161,50 @@ fn is_dns_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domains_come_from_the_variable_then_the_file_once_each() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: SyncConfig,
+        }
+        let dir = std::env::temp_dir().join(format!("key-sync-domains-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("domains.txt");
+        std::fs::write(&file, "b.example\nA.example, c.example\n\n").expect("write");
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "key-sync",
+                "--keysets-secret-id",
+                "s",
+                "--trusted-domains",
+                "a.example",
+            ];
+            args.extend_from_slice(extra);
+            trusted_domains(&Cli::parse_from(args).config)
+        };
+        let path = file.to_str().expect("utf-8 path");
+        assert_eq!(
+            parse(&["--trusted-domains-file", path]),
+            Ok(vec![
+                "a.example".into(),
+                "b.example".into(),
+                "c.example".into()
+            ])
+        );
+        std::fs::write(&file, "ok.example\nbad_domain!\n").expect("write");
+        assert_eq!(
+            parse(&["--trusted-domains-file", path]),
+            Err(BadDomain::NotADomain("bad_domain!".into()))
+        );
+        assert!(matches!(
+            parse(&["--trusted-domains-file", "/nonexistent/domains.txt"]),
+            Err(BadDomain::Unreadable { .. })
+        ));
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn domain_names_are_checked() {

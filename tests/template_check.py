@@ -154,7 +154,7 @@ def main():
         check(f"KeyMapShardCount={count}: shard secrets 0..{count - 1 if count > 1 else 'none'} exist", made == expected, made)
     check("each shard secret is named <stack>/keymap/shard-<n>",
           all(r["Properties"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}/keymap/shard-{name.removeprefix('KeyMapShard')}"}
-              for name, r in shards.items()) and len(shards) == 64, len(shards))
+              for name, r in shards.items()) and len(shards) == 128, len(shards))
 
     # 2. The HTTP API authorizer can be invoked (without the permission every call is a 500).
     http_auth = source["Resources"]["HttpApi"]["Properties"]["Auth"]

@@ -278,18 +278,24 @@ impl KeyMap {
     /// Items the light scan cannot read are left out; parsing skips them too.
     fn build_index(&self) -> Index {
         let mut index = Index::default();
-        let mut publishers: HashMap<String, Vec<Arc<str>>> = HashMap::new();
+        let mut publishers: HashMap<Cow<'_, str>, Vec<Arc<str>>> = HashMap::new();
         for domain in self.sorted_domains() {
             let Some(entry) = self.domains.get(&domain) else {
                 continue;
             };
-            let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(self.value_of(entry)) else {
+            // One pass when every item reads; item by item when some do not.
+            let value = self.value_of(entry);
+            let items = serde_json::from_slice::<Vec<LightItem>>(value).or_else(|_| {
+                serde_json::from_slice::<Vec<&RawValue>>(value).map(|raw| {
+                    raw.iter()
+                        .filter_map(|item| serde_json::from_str::<LightItem>(item.get()).ok())
+                        .collect()
+                })
+            });
+            let Ok(items) = items else {
                 continue;
             };
             for item in items {
-                let Ok(item) = serde_json::from_str::<LightItem>(item.get()) else {
-                    continue;
-                };
                 let expires_at = match item.expires_at.as_deref().map(DateTime::parse_from_rfc3339)
                 {
                     Some(Err(_)) => continue,
@@ -302,9 +308,11 @@ impl KeyMap {
                         expires_at,
                     });
                 }
-                let names = publishers
-                    .entry(item.key_bytes.to_ascii_lowercase())
-                    .or_default();
+                let key_bytes = match item.key_bytes.bytes().any(|b| b.is_ascii_uppercase()) {
+                    true => Cow::Owned(item.key_bytes.to_ascii_lowercase()),
+                    false => item.key_bytes,
+                };
+                let names = publishers.entry(key_bytes).or_default();
                 if !names.contains(&domain) {
                     names.push(domain.clone());
                 }
@@ -313,7 +321,7 @@ impl KeyMap {
         for (key_bytes, names) in publishers {
             if names.len() > 1 {
                 tracing::error!(%key_bytes, domains = ?names, "one public key is published under several domains; tokens it verifies are refused (ambiguous_key)");
-                index.shared.insert(key_bytes, names);
+                index.shared.insert(key_bytes.into_owned(), names);
             }
         }
         index

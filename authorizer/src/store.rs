@@ -137,19 +137,27 @@ impl Manifest {
         manifest
     }
 
-    /// Drops index entries, highest key ids first, until the manifest fits its budget.
+    /// Drops index entries, highest key ids first, until the manifest fits its
+    /// budget: an estimate of each entry's bytes decides how many go, then the
+    /// size is measured again.
     fn fit_index(&mut self) {
-        let mut size = self.to_json().len();
-        while size > MANIFEST_BUDGET_BYTES {
-            let dropped = match self.key_ids.pop_last() {
-                Some((id, shards)) => format!("\"{id}\":{shards:?},").len(),
-                None => match self.crowded_key_ids.pop_last() {
-                    Some(id) => format!("{id},").len(),
-                    None => return,
-                },
-            };
-            self.index_complete = false;
-            size = size.saturating_sub(dropped);
+        loop {
+            let size = self.to_json().len();
+            if size <= MANIFEST_BUDGET_BYTES {
+                return;
+            }
+            let mut excess = size - MANIFEST_BUDGET_BYTES;
+            while excess > 0 {
+                let dropped = match self.key_ids.pop_last() {
+                    Some((id, shards)) => format!("\"{id}\":{},", serde_json::json!(shards)).len(),
+                    None => match self.crowded_key_ids.pop_last() {
+                        Some(id) => format!("{id},").len(),
+                        None => return,
+                    },
+                };
+                self.index_complete = false;
+                excess = excess.saturating_sub(dropped);
+            }
         }
     }
 

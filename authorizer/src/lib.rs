@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`event`]: which API Gateway event arrived, its credential and request details.
 //! - [`token`]: credential string to token bytes (size cap, base64).
-//! - [`envelope`]: the unsigned hints (`rootKeyId`, domain field 5); attaching field 5.
+//! - [`envelope`]: the key-choice hints (`rootKeyId`, domain field 5, the authority block's `domain` fact); attaching field 5.
 //! - [`keyset`]: the domain-keyed map of BWKS key sets, the one model of trusted keys.
 //! - [`key_choice`]: candidate keys from the hints.
 //! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].

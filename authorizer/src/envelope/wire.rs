@@ -28,10 +28,12 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// The fields of the message encoded in `message`.
+    #[inline]
     pub fn new(message: &'a [u8]) -> Fields<'a> {
         Fields { rest: message }
     }
 
+    #[inline]
     fn read(&mut self) -> Result<(u32, Value<'a>), DecodeError> {
         let (tag, wire_type) = decode_key(&mut self.rest)?;
         let value = match wire_type {
@@ -58,6 +60,7 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<(u32, Value<'a>), DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;

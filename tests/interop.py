@@ -1,7 +1,9 @@
 """Interop with another Biscuit implementation, biscuit-python: its tokens (with
 rootKeyId and field 5 appended as protobuf bytes, and attenuated by it, which
-drops field 5) are decided by `authz replay` as the policy says; tokens minted
-and attenuated by `authz` verify in biscuit-python with the same public key.
+drops field 5) are decided by `authz replay` as the policy says; with 200
+domains all on key id 1, its attenuated tokens are routed by the authority
+block's domain fact; tokens minted and attenuated by `authz` verify in
+biscuit-python with the same public key.
 
 Run by tests/run from the repository root with the project venv's python."""
 
@@ -35,6 +37,45 @@ def replay(work, token, method, path):
     return line["outcome"], line["reason_kind"]
 
 
+def many_domains_on_key_id_1(results, parent):
+    """200 domains all publishing key id 1 (one secret's worth of key map): a
+    biscuit-python token attenuated by biscuit-python (which drops field 5) is
+    routed by its authority block's domain fact; without the fact it has only
+    its key id, shared by 200 keys."""
+    work = parent / "many"
+    work.mkdir()
+    keys = {f"d-{i}.example": biscuit_auth.KeyPair() for i in range(200)}
+    keysets = json.dumps({domain: [bwks_item(key, 1)] for domain, key in keys.items()})
+    results.check("the 200-domain key map fits one secret (64 KiB)", len(keysets.encode()) < 65536, len(keysets))
+    (work / "keysets.json").write_text(keysets)
+    (work / "policy.datalog").write_text(POLICY)
+    (work / "revoked.json").write_text("[]")
+    private_key = keys["d-137.example"].private_key
+
+    def attenuated(code):
+        token = biscuit_auth.Biscuit.from_base64(mint(private_key, 1, None, code), keys["d-137.example"].public_key)
+        return token.append(biscuit_auth.BlockBuilder('check if path($p), $p.starts_with("/public/");')).to_base64()
+
+    routed = attenuated('domain("d-137.example"); user("py"); right("read");')
+    raw = base64.urlsafe_b64decode(routed + "=" * (-len(routed) % 4))
+    results.check("biscuit-python attenuation drops field 5", not raw.endswith(b"d-137.example"))
+    line = json.loads(authz("inspect", routed, "--json"))
+    results.check("the attenuated token has no field 5 but its authority fact",
+                  line["domain_hint"] is None and line["authority_domain"] == "d-137.example", line)
+    results.check("200 domains on key id 1: routed by the authority fact and allowed",
+                  replay(work, routed, "GET", "/public/a") == ("allow", "allowed"))
+    results.check("200 domains on key id 1: a request the policy does not allow is denied",
+                  replay(work, routed, "DELETE", "/public/a") == ("deny", "deny_policy"))
+    results.check("200 domains on key id 1: the attenuation's check still applies",
+                  replay(work, routed, "GET", "/private") == ("deny", "failed_checks"))
+    unrouted = attenuated('user("py"); right("read");')
+    results.check("200 domains on key id 1: without the fact, too many candidates",
+                  replay(work, unrouted, "GET", "/public/a") == ("unauthorized", "too_many_candidates"))
+    forged = mint(keys["d-5.example"].private_key, 1, None, 'domain("d-137.example"); user("m"); right("read");')
+    results.check("200 domains on key id 1: another domain's token stating d-137 is unauthorized",
+                  replay(work, forged, "GET", "/public/a") == ("unauthorized", "bad_signature"))
+
+
 def main():
     results = Results("interop")
     subprocess.run(["cargo", "build", "--quiet", "--bin", "authz"], cwd=ROOT, check=True)
@@ -62,6 +103,8 @@ def main():
         results.check("a token signed by another domain's key, claiming py.example, is unauthorized",
                       replay(work, forged, "GET", "/x")[0] == "unauthorized")
 
+        many_domains_on_key_id_1(results, work)
+
         # authz → biscuit-python
         key_file = work / "authz.private.key"
         authz_key = biscuit_auth.KeyPair()
@@ -72,6 +115,8 @@ def main():
         source = verified.block_source(0)
         results.check("authz mint verifies in biscuit-python, authority holds the facts",
                       'user("from-authz")' in source and 'right("read")' in source, source)
+        results.check("authz mint writes the domain fact into the authority block",
+                      'domain("authz.example")' in source, source)
         raw = base64.urlsafe_b64decode(minted + "=" * (-len(minted) % 4))
         results.check("authz mint writes field 5 as protobuf bytes 0x2A len domain", raw.endswith(b"\x2a\x0dauthz.example"))
         attenuated = authz("attenuate", minted, "--code", 'check if method("GET");').strip()

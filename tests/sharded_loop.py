@@ -116,6 +116,10 @@ def main():
         time.sleep(TTL_SECONDS + 0.5)
         results.check("no domain hint: a unique key id is routed through the key-id index",
                       code == 0 and decide(DOMAINS[9], own, 109, None) == "allow", summary)
+        d = DOMAINS[11]
+        by_fact = mint(keys[d].private_key, 1, None, f'domain("{d}"); user("dana"); right("read");')
+        results.check("no field 5: the authority domain fact routes the token to its shard",
+                      outcome(invoke(port, rest_token_event(by_fact, "GET", f"/tenants/{d}/x"))) == "allow")
         results.check("no domain hint: a crowded key id is refused (too many candidates)",
                       decide(a, keys[a], 1, None) == "unauthorized")
 

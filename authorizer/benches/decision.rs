@@ -247,10 +247,12 @@ fn key_map(c: &mut Criterion) {
         let by_domain = envelope::Hints {
             root_key_id: Some(last),
             domain: Some(format!("tenant-{last}.example")),
+            authority_domain: None,
         };
         let by_id = envelope::Hints {
             root_key_id: Some(last),
             domain: None,
+            authority_domain: None,
         };
         let now = SystemTime::now();
         let rules = authorizer::key_choice::KeyChoiceRules::default();

@@ -135,9 +135,13 @@ impl Refusal {
             Refusal::Credential(CredentialError::NotBearer) => "not_bearer",
             Refusal::Token(TokenError::TooLarge { .. }) => "token_too_large",
             Refusal::Token(TokenError::NotBase64) => "token_not_base64",
+            Refusal::Envelope(EnvelopeError::ConflictingDomainFacts { .. }) => {
+                "conflicting_domain_facts"
+            }
             Refusal::Envelope(_) | Refusal::Verify(VerifyError::Malformed(_)) => "malformed_token",
             Refusal::KeyChoice(KeyChoiceError::UntrustedDomain(_)) => "untrusted_domain",
             Refusal::KeyChoice(KeyChoiceError::NoHints) => "no_key_hint",
+            Refusal::KeyChoice(KeyChoiceError::DomainHintMismatch { .. }) => "domain_hint_mismatch",
             Refusal::KeyChoice(KeyChoiceError::NoKey { .. }) => "no_key",
             Refusal::KeyChoice(KeyChoiceError::TooManyCandidates { .. })
             | Refusal::KeyChoice(KeyChoiceError::Lookup(LookupError::CrowdedKeyId { .. })) => {

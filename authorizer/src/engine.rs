@@ -315,9 +315,13 @@ impl Incoming {
     /// What the decision will look keys up by; empty when there is no token to route.
     pub fn route(&self) -> Route<'_> {
         match &self.read {
-            Ok((_, Ok(routed))) => Route {
-                domain: routed.hints.domain.as_deref(),
-                key_id: routed.hints.root_key_id,
+            Ok((_, Ok(routed))) => match key_choice::routing_domain(&routed.hints) {
+                Ok(domain) => Route {
+                    domain,
+                    key_id: routed.hints.root_key_id,
+                },
+                // Hints that disagree are refused before any key is looked up.
+                Err(_) => Route::default(),
             },
             _ => Route::default(),
         }

@@ -1,8 +1,11 @@
-//! Choosing candidate root keys from the unsigned hints.
+//! Choosing candidate root keys from the hints.
 //!
-//! The hints only narrow the search; whichever candidate verifies decides the
-//! domain. Candidates come in a fixed order: publication order within a
-//! domain, domains in lexical order.
+//! The domain comes from field 5, else from the authority block's `domain`
+//! fact (the two must agree when both are present); with a domain, its keys
+//! (with the token's key id, if it has one) are the candidates; without one,
+//! every domain's keys with the token's key id. The hints only narrow the
+//! search; whichever candidate verifies decides the domain. Candidates come in
+//! a fixed order: publication order within a domain, domains in lexical order.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -44,6 +47,14 @@ pub enum KeyChoiceError {
     /// The token has neither a domain hint nor a root key id.
     #[error("token has neither a domain hint nor a root key id")]
     NoHints,
+    /// Field 5 and the authority block's domain fact name different domains.
+    #[error("field 5 names domain {field:?} but the authority block states {authority:?}")]
+    DomainHintMismatch {
+        /// The domain in field 5.
+        field: String,
+        /// The domain of the authority block's fact.
+        authority: String,
+    },
     /// No live key matches the hints.
     #[error("no live key for domain {domain:?} and root key id {key_id:?}")]
     NoKey {
@@ -77,6 +88,21 @@ pub enum KeyChoiceError {
     },
 }
 
+/// The domain a token is routed by: field 5, else the authority block's
+/// fact. When both are present they must agree.
+pub fn routing_domain(hints: &Hints) -> Result<Option<&str>, KeyChoiceError> {
+    match (&hints.domain, &hints.authority_domain) {
+        (Some(field), Some(authority)) if field != authority => {
+            Err(KeyChoiceError::DomainHintMismatch {
+                field: field.clone(),
+                authority: authority.clone(),
+            })
+        }
+        (Some(domain), _) | (None, Some(domain)) => Ok(Some(domain)),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The live keys to try for a token with these hints, in a fixed order.
 /// Without a domain, the live publishers of the key id are counted against
 /// the cap before any of their keys is decoded.
@@ -87,11 +113,12 @@ pub fn candidates(
     now: SystemTime,
 ) -> Result<Vec<Arc<TrustedKey>>, KeyChoiceError> {
     let live = |key: &Arc<TrustedKey>| key.is_live(now, rules.expiry_grace);
-    let chosen: Vec<_> = match (&hints.domain, hints.root_key_id) {
+    let domain = routing_domain(hints)?;
+    let chosen: Vec<_> = match (domain, hints.root_key_id) {
         (Some(domain), key_id) => {
             let domain_keys = keys
                 .domain(domain)?
-                .ok_or_else(|| KeyChoiceError::UntrustedDomain(domain.clone()))?;
+                .ok_or_else(|| KeyChoiceError::UntrustedDomain(domain.to_owned()))?;
             let keys = match key_id {
                 Some(key_id) => domain_keys.with_key_id(key_id),
                 None => domain_keys.all().to_vec(),
@@ -127,14 +154,14 @@ pub fn candidates(
         (None, None) => return Err(KeyChoiceError::NoHints),
     };
     if chosen.len() > rules.max_candidates {
-        return Err(match (&hints.domain, hints.root_key_id) {
+        return Err(match (domain, hints.root_key_id) {
             (_, Some(key_id)) => KeyChoiceError::TooManyCandidates {
                 key_id,
                 count: chosen.len(),
                 limit: rules.max_candidates,
             },
             (Some(domain), None) => KeyChoiceError::KeyIdRequired {
-                domain: domain.clone(),
+                domain: domain.to_owned(),
                 count: chosen.len(),
                 limit: rules.max_candidates,
             },
@@ -143,7 +170,7 @@ pub fn candidates(
     }
     if chosen.is_empty() {
         return Err(KeyChoiceError::NoKey {
-            domain: hints.domain.clone(),
+            domain: domain.map(str::to_owned),
             key_id: hints.root_key_id,
         });
     }
@@ -170,6 +197,7 @@ mod tests {
         Hints {
             domain: domain.map(str::to_owned),
             root_key_id,
+            authority_domain: None,
         }
     }
 
@@ -245,6 +273,80 @@ mod tests {
         assert_eq!(
             candidates(&map, &hints(None, None), rules, now).err(),
             Some(KeyChoiceError::NoHints)
+        );
+    }
+
+    fn routed(field: Option<&str>, authority: Option<&str>, root_key_id: Option<u32>) -> Hints {
+        Hints {
+            authority_domain: authority.map(str::to_owned),
+            ..hints(field, root_key_id)
+        }
+    }
+
+    #[test]
+    fn the_authority_fact_routes_a_token_without_field_5() {
+        let map = map();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // With a cap of 2, key id 1 alone matches too many domains ...
+        let tight = KeyChoiceRules {
+            max_candidates: 2,
+            ..KeyChoiceRules::default()
+        };
+        assert!(matches!(
+            candidates(&map, &hints(None, Some(1)), tight, now),
+            Err(KeyChoiceError::TooManyCandidates { count: 3, .. })
+        ));
+        // ... the authority fact narrows it to its domain, with or without a key id.
+        assert_eq!(
+            domains(candidates(
+                &map,
+                &routed(None, Some("c.example"), Some(1)),
+                tight,
+                now
+            )),
+            Ok(vec!["c.example#1".into()])
+        );
+        assert_eq!(
+            domains(candidates(
+                &map,
+                &routed(None, Some("a.example"), None),
+                tight,
+                now
+            )),
+            Ok(vec!["a.example#1".into()])
+        );
+        assert_eq!(
+            candidates(&map, &routed(None, Some("z.example"), Some(1)), tight, now).err(),
+            Some(KeyChoiceError::UntrustedDomain("z.example".into()))
+        );
+    }
+
+    #[test]
+    fn field_5_and_the_authority_fact_must_agree() {
+        let map = map();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let rules = KeyChoiceRules::default();
+        assert_eq!(
+            domains(candidates(
+                &map,
+                &routed(Some("b.example"), Some("b.example"), Some(1)),
+                rules,
+                now
+            )),
+            Ok(vec!["b.example#1".into()])
+        );
+        assert_eq!(
+            candidates(
+                &map,
+                &routed(Some("b.example"), Some("c.example"), Some(1)),
+                rules,
+                now
+            )
+            .err(),
+            Some(KeyChoiceError::DomainHintMismatch {
+                field: "b.example".into(),
+                authority: "c.example".into()
+            })
         );
     }
 }

@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`event`]: which API Gateway event arrived, its credential and request details.
 //! - [`token`]: credential string to token bytes (size cap, base64).
-//! - [`envelope`]: the unsigned hints (`rootKeyId`, domain field 5); attaching field 5.
+//! - [`envelope`]: the key-choice hints (`rootKeyId`, domain field 5, the authority block's `domain` fact); attaching field 5.
 //! - [`keyset`]: BWKS key sets: validation, the one-owner rule, the stored form.
 //! - [`keymap`]: a key map document, located at load, each domain parsed on first use.
 //! - [`store`]: the key map as stored (one document, or a manifest and shards), for reader and writer.

@@ -119,8 +119,9 @@ fn authority_block_asserting_request_facts() {
         r#"time(2000-01-01T00:00:00Z)"#,
     ] {
         let token = s.a.mint(&format!(r#"right("GET"); {fact};"#));
+        // The authority's domain fact is a routing hint too: it disagrees with field 5.
         let expected = if fact.starts_with("domain") {
-            ("unauthorized".into(), "domain_claim_mismatch")
+            ("unauthorized".into(), "domain_hint_mismatch")
         } else {
             ("deny".into(), "reserved_fact")
         };

@@ -216,6 +216,10 @@ fn keygen_to_replay_round_trip() {
             report["domain_hint"], "a.example",
             "attenuate keeps field 5"
         );
+        assert_eq!(
+            report["authority_domain"], "a.example",
+            "mint writes the fact"
+        );
         assert_eq!(report["root_key_id"], key_id.parse::<u32>().expect("id"));
         assert_eq!(report["blocks"].as_array().map(Vec::len), Some(2));
         assert!(report["blocks"][0]
@@ -367,5 +371,60 @@ fn errors_are_one_clear_line_without_panics() {
         );
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("authz: "), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn mint_writes_the_domain_fact_unless_told_not_to() {
+    let dir = Dir::new("domain-fact");
+    ok(&[
+        "keygen",
+        "--domain",
+        "a.example",
+        "--key-id",
+        "1",
+        "--out-dir",
+        s(&dir.0),
+    ]);
+    let key = dir.path("a.example-1.private.key");
+    let mint = |code: &str, extra: &[&str]| {
+        let mut args = vec![
+            "mint",
+            "--domain",
+            "a.example",
+            "--key-id",
+            "1",
+            "--private-key",
+            s(&key),
+            "--code",
+            code,
+        ];
+        args.extend_from_slice(extra);
+        authz(&args)
+    };
+    let authority_domain = |output: Output| -> Value {
+        assert!(output.status.success(), "{output:?}");
+        let token = String::from_utf8(output.stdout).expect("utf-8");
+        let report: Value =
+            serde_json::from_str(&ok(&["inspect", token.trim(), "--json"])).expect("JSON");
+        assert_eq!(report["domain_hint"], "a.example");
+        report["authority_domain"].clone()
+    };
+    assert_eq!(authority_domain(mint("user(\"x\");", &[])), "a.example");
+    assert_eq!(
+        authority_domain(mint("user(\"x\");", &["--no-domain-fact"])),
+        Value::Null
+    );
+    // The issuer's own fact, if it agrees, is kept.
+    assert_eq!(
+        authority_domain(mint("domain(\"a.example\");", &["--no-domain-fact"])),
+        "a.example"
+    );
+    // A fact naming another domain would be refused by the authorizer: refused here.
+    for extra in [&[][..], &["--no-domain-fact"]] {
+        let output = mint("domain(\"b.example\");", extra);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && output.stdout.is_empty());
+        assert!(stderr.contains("b.example"), "{stderr}");
     }
 }

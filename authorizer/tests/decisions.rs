@@ -200,16 +200,25 @@ fn cross_domain_forgery_is_refused() {
     let other_id = encode(&with_id_2, Some("a.example"));
     let (outcome, kind, _) = decide(&w.engine, &w.trust, token_event(&other_id, "GET", "/"));
     assert_eq!((outcome.as_str(), kind), ("unauthorized", "no_key"));
-    // Signed by B with B's hint, but the authority block claims domain("a.example").
-    let claims_a = encode(
-        &w.b.mint(r#"domain("a.example"); right("GET");"#),
-        Some("b.example"),
+    // Signed by B with B's hint, but the authority block claims domain("a.example"):
+    // the two hints disagree before any key is tried.
+    let claims_a = w.b.mint(r#"domain("a.example"); right("GET");"#);
+    let (outcome, kind, _) = decide(
+        &w.engine,
+        &w.trust,
+        token_event(&encode(&claims_a, Some("b.example")), "GET", "/"),
     );
-    let (outcome, kind, _) = decide(&w.engine, &w.trust, token_event(&claims_a, "GET", "/"));
     assert_eq!(
         (outcome.as_str(), kind),
-        ("unauthorized", "domain_claim_mismatch")
+        ("unauthorized", "domain_hint_mismatch")
     );
+    // Without field 5 the claim routes it to A's keys, which do not verify it.
+    let (outcome, kind, _) = decide(
+        &w.engine,
+        &w.trust,
+        token_event(&encode(&claims_a, None), "GET", "/"),
+    );
+    assert_eq!((outcome.as_str(), kind), ("unauthorized", "bad_signature"));
     // An issuer stating its own domain is fine.
     let claims_b = encode(
         &w.b.mint(r#"domain("b.example"); right("GET");"#),

@@ -40,6 +40,7 @@ pub fn run(args: &InspectArgs, out: &mut impl Write) -> Result<(), CliError> {
         .collect();
     let mut report = json!({
         "domain_hint": hints.domain,
+        "authority_domain": hints.authority_domain,
         "root_key_id": hints.root_key_id,
         "blocks": blocks,
         "revocation_ids": revocation_ids,
@@ -74,6 +75,11 @@ pub fn run(args: &InspectArgs, out: &mut impl Write) -> Result<(), CliError> {
             .map_or_else(|| value.to_string(), str::to_owned)
     };
     writeln!(out, "domain hint: {}", text(&report["domain_hint"]))?;
+    writeln!(
+        out,
+        "authority domain: {}",
+        text(&report["authority_domain"])
+    )?;
     writeln!(out, "root key id: {}", text(&report["root_key_id"]))?;
     for (index, (source, id)) in blocks.iter().zip(&revocation_ids).enumerate() {
         writeln!(out, "block {index} (revocation id {id}):")?;

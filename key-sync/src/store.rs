@@ -5,7 +5,8 @@ use authorizer::keyset::{KeyMap, KeySets};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
-use sha2::{Digest, Sha256};
+
+pub use authorizer::secret_write::request_token;
 
 /// Secrets Manager's limit on a SecretString.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
@@ -52,17 +53,6 @@ pub struct Stored {
     pub version_id: String,
     /// The key sets, or why the text is not a whole key map.
     pub map: Result<KeySets, String>,
-}
-
-/// The `ClientRequestToken` of a write: the SHA-256 (hex, 64 characters) of
-/// the version it replaces and the new content. A retried call is idempotent;
-/// writing earlier content again is a new version, never a swallowed no-op.
-pub fn request_token(previous_version: &str, canonical: &str) -> String {
-    let mut hash = Sha256::new();
-    hash.update(previous_version.as_bytes());
-    hash.update([0]);
-    hash.update(canonical.as_bytes());
-    hex::encode(hash.finalize())
 }
 
 async fn get_current(client: &Client, id: &str) -> Result<GetSecretValueOutput, StoreError> {
@@ -139,22 +129,4 @@ pub async fn write(
         });
     }
     Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_token_names_the_write_not_only_the_content() {
-        let token = request_token("v1", "{}");
-        assert_eq!(token.len(), 64);
-        assert_eq!(token, request_token("v1", "{}"), "a retry is idempotent");
-        assert_ne!(
-            token,
-            request_token("v2", "{}"),
-            "the same content later is a new write"
-        );
-        assert_ne!(request_token("v1", "{}x"), request_token("v1{", "}x"));
-    }
 }

@@ -32,6 +32,17 @@ def current(sm):
     return value["VersionId"], value["SecretString"]
 
 
+def swap_in(sm, text):
+    """Writes `text` as the next current version the way `authz revoke` does
+    (stage, then move AWSCURRENT from the version read). A plain PutSecretValue
+    would do in AWS, but moto then leaves AWSCURRENT on two versions once
+    UpdateSecretVersionStage has moved it."""
+    previous, _ = current(sm)
+    staged = sm.put_secret_value(SecretId=SECRET, SecretString=text, VersionStages=["test-setup"])["VersionId"]
+    sm.update_secret_version_stage(SecretId=SECRET, VersionStage="AWSCURRENT", RemoveFromVersionId=previous,
+                                   MoveToVersionId=staged)
+
+
 def revoke(env, *args):
     return subprocess.run([str(AUTHZ), "revoke", *args, "--secret-id", SECRET], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
@@ -102,7 +113,7 @@ def main():
 
         # Expired entries are pruned by the next revocation.
         document["revoked"]["00000000000000aa"] = 1_600_000_000
-        sm.put_secret_value(SecretId=SECRET, SecretString=json.dumps(document))
+        swap_in(sm, json.dumps(document))
         pruning = revoke(env, "--id", "cd" * 64)
         pruned = json.loads(pruning.stdout).get("pruned") if pruning.returncode == 0 else None
         results.check("an expired entry is pruned", pruned == 1 and "00000000000000aa" not in current(sm)[1],
@@ -129,7 +140,7 @@ def main():
         full = {"format": "compact-sha256-64",
                 "revoked": {hashlib.sha256(n.to_bytes(4, "big")).digest()[:8].hex(): 9_999_999_999
                             for n in range(2_183)}}
-        sm.put_secret_value(SecretId=SECRET, SecretString=json.dumps(full, separators=(",", ":")))
+        swap_in(sm, json.dumps(full, separators=(",", ":")))
         before = current(sm)
         over = revoke(env, "--id", "ef" * 64)
         results.check("a revocation past the 64 KiB limit is refused", over.returncode != 0 and "limit" in over.stderr,

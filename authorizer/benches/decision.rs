@@ -18,7 +18,10 @@ use authorizer::{envelope, token};
 use biscuit_auth::builder::{fact, string};
 use biscuit_auth::{AuthorizerLimits, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use fixture::{bare_decision, bare_policy, http_event, token_with_blocks, trust_in, PATH, POLICY};
+use fixture::{
+    all_facts, bare_decision, bare_policy, http_event, token_with_blocks, trust_in, used_facts,
+    PATH, POLICY,
+};
 use serde_json::json;
 
 fn decision(c: &mut Criterion) {
@@ -47,7 +50,13 @@ fn decision(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("bare_biscuit", blocks),
             &bytes,
-            |b, bytes| b.iter(|| bare_decision(&bare_policy, bytes, public_key)),
+            |b, bytes| b.iter(|| bare_decision(&bare_policy, bytes, public_key, used_facts())),
+        );
+        // What every request fact the event gives would cost bare biscuit-auth.
+        group.bench_with_input(
+            BenchmarkId::new("bare_biscuit_all_facts", blocks),
+            &bytes,
+            |b, bytes| b.iter(|| bare_decision(&bare_policy, bytes, public_key, all_facts())),
         );
     }
     group.finish();

@@ -2,12 +2,13 @@
 //! with callgrind (`BENCHMARKS.md`, "Instructions per decision"):
 //!
 //! ```sh
-//! decision_cost library|bare BLOCKS N
+//! decision_cost library|bare|bare-all-facts BLOCKS N
 //! ```
 //!
 //! `library` runs the authorizer's whole decision (JSON event in, answer
 //! out); `bare` runs bare biscuit-auth verify + authorize with only the
-//! request facts the policy and the token read. Only `run_library` and
+//! request facts the policy and the token read; `bare-all-facts` the same
+//! with every fact the event gives (what the library added before). Only `run_library` and
 //! `run_bare` are meant to be counted (`--toggle-collect`); counting two
 //! values of N and dividing the difference by the difference of N leaves
 //! out the first decision's one-time work.
@@ -21,6 +22,7 @@ use std::time::SystemTime;
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::policy::Policy;
 use authorizer::token;
+use biscuit_auth::builder::Fact;
 use biscuit_auth::{AuthorizerBuilder, KeyPair, PrivateKey, PublicKey};
 use serde_json::Value;
 
@@ -36,11 +38,18 @@ fn run_library(engine: &Engine, trust: &Trust, events: Vec<Value>) -> usize {
 }
 
 #[inline(never)]
-fn run_bare(policy: &AuthorizerBuilder, bytes: &[u8], root: PublicKey, n: usize) -> usize {
+fn run_bare<F: IntoIterator<Item = Fact>>(
+    policy: &AuthorizerBuilder,
+    bytes: &[u8],
+    root: PublicKey,
+    n: usize,
+    facts: fn() -> F,
+) -> usize {
     let mut allowed = 0;
     for _ in 0..n {
+        let index = fixture::bare_decision(policy, bytes, root, facts());
         // `authorize` returns the index of the allow policy that matched.
-        allowed += usize::from(black_box(fixture::bare_decision(policy, bytes, root)) == 0);
+        allowed += usize::from(black_box(index) == 0);
     }
     allowed
 }
@@ -52,7 +61,7 @@ fn main() {
         args.get(2).and_then(|b| b.parse().ok()),
         args.get(3).and_then(|n| n.parse().ok()),
     ) else {
-        eprintln!("usage: decision_cost library|bare BLOCKS N");
+        eprintln!("usage: decision_cost library|bare|bare-all-facts BLOCKS N");
         std::process::exit(2);
     };
     // A fixed key: the same token, so the same work, in every run.
@@ -71,9 +80,22 @@ fn main() {
             let events = vec![event; n];
             run_library(&engine, &trust, events)
         }
-        "bare" => run_bare(&fixture::bare_policy(), &bytes, root.public(), n),
+        "bare" => run_bare(
+            &fixture::bare_policy(),
+            &bytes,
+            root.public(),
+            n,
+            fixture::used_facts,
+        ),
+        "bare-all-facts" => run_bare(
+            &fixture::bare_policy(),
+            &bytes,
+            root.public(),
+            n,
+            fixture::all_facts,
+        ),
         other => {
-            eprintln!("unknown kind {other:?}: library or bare");
+            eprintln!("unknown kind {other:?}: library, bare or bare-all-facts");
             std::process::exit(2);
         }
     };

@@ -29,7 +29,7 @@ fn decision(c: &mut Criterion) {
     let trust = trust_in(&root);
     let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
     // The same limits as the library (biscuit-auth's 1 ms default times out under load).
-    let bare_policy = bare_policy();
+    let bare_policy = bare_policy(policy::default_limits());
     let public_key = root.public();
 
     let mut group = c.benchmark_group("decision");

@@ -17,13 +17,13 @@
 mod fixture;
 
 use std::hint::black_box;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use authorizer::engine::{Engine, Settings, Trust};
-use authorizer::policy::Policy;
+use authorizer::policy::{self, Policy};
 use authorizer::token;
 use biscuit_auth::builder::Fact;
-use biscuit_auth::{AuthorizerBuilder, KeyPair, PrivateKey, PublicKey};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, KeyPair, PrivateKey, PublicKey};
 use serde_json::Value;
 
 #[inline(never)]
@@ -69,26 +69,33 @@ fn main() {
         &PrivateKey::from_bytes(&[7; 32], biscuit_auth::Algorithm::Ed25519).expect("key"),
     );
     let bytes = fixture::token_with_blocks(&root, blocks);
+    // The library's Datalog limits, but time enough to finish under
+    // callgrind (about 50 times slower than native), for both sides.
+    let limits = AuthorizerLimits {
+        max_time: Duration::from_secs(10),
+        ..policy::default_limits()
+    };
+    let settings = Settings {
+        limits: limits.clone(),
+        ..Settings::default()
+    };
     let allowed = match kind.as_str() {
         "library" => {
-            let engine = Engine::new(
-                Policy::parse(fixture::POLICY).expect("policy"),
-                Settings::default(),
-            );
+            let engine = Engine::new(Policy::parse(fixture::POLICY).expect("policy"), settings);
             let trust = fixture::trust_in(&root);
             let event = fixture::http_event(&token::encode(&bytes));
             let events = vec![event; n];
             run_library(&engine, &trust, events)
         }
         "bare" => run_bare(
-            &fixture::bare_policy(),
+            &fixture::bare_policy(limits.clone()),
             &bytes,
             root.public(),
             n,
             fixture::used_facts,
         ),
         "bare-all-facts" => run_bare(
-            &fixture::bare_policy(),
+            &fixture::bare_policy(limits.clone()),
             &bytes,
             root.public(),
             n,

@@ -6,73 +6,30 @@
 //! `cargo bench -p authorizer --bench decision`; the ratio is
 //! `library/N` over `bare_biscuit/N` for tokens of N blocks.
 
+mod fixture;
+
 use std::time::SystemTime;
 
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::keymap::KeyMap;
 use authorizer::policy::{self, Policy};
+use authorizer::revocation::{CompactId, RevocationDocument, RevocationList};
 use authorizer::{envelope, token};
-use biscuit_auth::builder::{date, fact, int, string};
-use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, KeyPair};
+use biscuit_auth::builder::{fact, string};
+use biscuit_auth::{AuthorizerLimits, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use fixture::{
+    all_facts, bare_decision, bare_policy, http_event, token_with_blocks, trust_in, used_facts,
+    DOMAIN, PATH, POLICY,
+};
 use serde_json::json;
-
-const POLICY: &str = r#"
-    action("read") <- method($m), ["GET", "HEAD"].contains($m);
-    principal($u) <- user($u);
-    context("user", $u) <- user($u);
-    allow if domain($d), path($p), $p.starts_with("/tenants/" + $d + "/"), action($a), right($a);
-    deny if true;
-"#;
-const DOMAIN: &str = "tenant-a.example";
-const PATH: &str = "/tenants/tenant-a.example/pets";
-
-fn token_with_blocks(root: &KeyPair, blocks: usize) -> Vec<u8> {
-    let mut biscuit = Biscuit::builder()
-        .code(r#"user("alice"); right("read");"#)
-        .and_then(|b| b.root_key_id(1).build(root))
-        .expect("authority");
-    for i in 1..blocks {
-        let check =
-            format!(r#"check if method("GET"), path($p), $p.starts_with("/tenants/"), {i} > 0;"#);
-        biscuit = biscuit
-            .append(BlockBuilder::new().code(&check).expect("block"))
-            .expect("append");
-    }
-    envelope::with_domain(&biscuit.to_vec().expect("serialize"), Some(DOMAIN)).expect("field 5")
-}
-
-fn http_event(token: &str) -> serde_json::Value {
-    json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": format!("arn:aws:execute-api:eu-west-1:123456789012:api/$default/GET{PATH}"),
-        "routeKey": "GET /tenants/{tenant}/{proxy+}", "rawPath": PATH,
-        "headers": {"authorization": format!("Bearer {token}"), "host": "api.example.com", "user-agent": "bench"},
-        "requestContext": {"accountId": "123456789012", "apiId": "api", "stage": "$default",
-                           "http": {"method": "GET", "path": PATH, "sourceIp": "198.51.100.23"}},
-        "pathParameters": {"tenant": DOMAIN, "proxy": "pets"},
-    })
-}
-
-/// A key map trusting `root` as key 1 of the bench domain.
-fn trust_in(root: &KeyPair) -> Trust {
-    let keysets = json!({DOMAIN: [{"algorithm": "ed25519", "key_bytes": root.public().to_bytes_hex(), "key_id": 1}]});
-    let (keys, _) = KeyMap::parse(keysets.to_string().as_bytes()).expect("key map");
-    Trust {
-        keys: authorizer::store::KeyStore::Whole(keys),
-        revoked: Default::default(),
-    }
-}
 
 fn decision(c: &mut Criterion) {
     let root = KeyPair::new();
     let trust = trust_in(&root);
     let engine = Engine::new(Policy::parse(POLICY).expect("policy"), Settings::default());
     // The same limits as the library (biscuit-auth's 1 ms default times out under load).
-    let bare_policy = AuthorizerBuilder::new()
-        .code(POLICY)
-        .expect("policy")
-        .set_limits(policy::default_limits());
+    let bare_policy = bare_policy(policy::default_limits());
     let public_key = root.public();
 
     let mut group = c.benchmark_group("decision");
@@ -93,33 +50,13 @@ fn decision(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("bare_biscuit", blocks),
             &bytes,
-            |b, bytes| {
-                b.iter(|| {
-                    let biscuit = Biscuit::from(bytes, public_key).expect("verify");
-                    // The facts the library adds for this event (the fact contract).
-                    let facts = [
-                        fact("domain", &[string(DOMAIN)]),
-                        fact("root_key_id", &[int(1)]),
-                        fact("time", &[date(&SystemTime::now())]),
-                        fact("method", &[string("GET")]),
-                        fact("path", &[string(PATH)]),
-                        fact("route", &[string("GET /tenants/{tenant}/{proxy+}")]),
-                        fact("source_ip", &[string("198.51.100.23")]),
-                        fact("stage", &[string("$default")]),
-                        fact("api_id", &[string("api")]),
-                        fact("account_id", &[string("123456789012")]),
-                        fact("region", &[string("eu-west-1")]),
-                        fact("path_param", &[string("proxy"), string("pets")]),
-                        fact("path_param", &[string("tenant"), string(DOMAIN)]),
-                    ];
-                    let mut builder = bare_policy.clone();
-                    for f in facts {
-                        builder = builder.fact(f).expect("fact");
-                    }
-                    let mut authorizer = builder.build(&biscuit).expect("build");
-                    authorizer.authorize().expect("allowed")
-                })
-            },
+            |b, bytes| b.iter(|| bare_decision(&bare_policy, bytes, public_key, used_facts())),
+        );
+        // What every request fact the event gives would cost bare biscuit-auth.
+        group.bench_with_input(
+            BenchmarkId::new("bare_biscuit_all_facts", blocks),
+            &bytes,
+            |b, bytes| b.iter(|| bare_decision(&bare_policy, bytes, public_key, all_facts())),
         );
     }
     group.finish();
@@ -341,5 +278,32 @@ fn by_domain_count(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, options, steps, key_map, by_domain_count);
+/// Parsing a full revocation list (as many entries as fit in a secret) and
+/// looking a token's blocks up in it.
+fn revocation(c: &mut Criterion) {
+    let mut document = RevocationDocument::default();
+    for i in 0..2_183u32 {
+        document.add(CompactId::of(&i.to_be_bytes()), Some(9_999_999_999));
+    }
+    let full = document.to_json();
+    let list = RevocationList::parse(full.as_bytes()).expect("list");
+    let ids: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 64]).collect();
+    let mut group = c.benchmark_group("revocation");
+    group.bench_function(
+        format!("parse_{}_entries_{}_bytes", list.len(), full.len()),
+        |b| b.iter(|| RevocationList::parse(full.as_bytes()).expect("list")),
+    );
+    group.bench_function("lookup_5_blocks", |b| b.iter(|| list.first_revoked(&ids)));
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decision,
+    options,
+    steps,
+    key_map,
+    revocation,
+    by_domain_count
+);
 criterion_main!(benches);

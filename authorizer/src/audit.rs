@@ -13,23 +13,7 @@ use biscuit_auth::format::schema;
 use crate::blocks::TokenBlocks;
 
 /// Predicates the authorizer adds for each request; no token block may assert them.
-pub const RESERVED_PREDICATES: &[&str] = &[
-    "domain",
-    "root_key_id",
-    "time",
-    "method",
-    "path",
-    "route",
-    "path_param",
-    "query",
-    "source_ip",
-    "stage",
-    "api_id",
-    "account_id",
-    "region",
-    "header",
-    "client_cert",
-];
+pub const RESERVED_PREDICATES: &[&str] = &crate::facts::REQUEST_PREDICATES;
 
 /// What an audit found wrong with a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -249,8 +249,14 @@ impl Engine {
             collect_holder_certs: settings.holder_binding,
             trusted_minters,
         };
+        // Only the request facts some body of the policy or the token reads;
+        // the probes evaluate the same policy and token, so need no others.
+        let used = self
+            .policy
+            .request_predicates()
+            .union(facts::Predicates::of_blocks(token.blocks()));
         let facts_of = |request: &RequestInfo| {
-            facts::request_facts(request, token, now, &settings.header_allow_list)
+            facts::request_facts(request, token, now, &settings.header_allow_list, used)
         };
         let request_facts = facts_of(&event.request);
         let evaluations = admission::Evaluations {

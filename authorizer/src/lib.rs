@@ -12,7 +12,8 @@
 //! - [`admission`]: caps and a static bound on Datalog work, checked before evaluation.
 //! - [`blocks`]: a token's blocks decoded once, each with the symbol table biscuit-auth resolves it against.
 //! - [`audit`]: rules on signed content biscuit-auth does not check (reserved facts, high-S).
-//! - [`revocation`]: the revocation list.
+//! - [`revocation`]: the revocation list: its document, the lookup, and `authz revoke`'s conditional writer.
+//! - [`secret_write`]: the `ClientRequestToken` rule that makes a secret write land (key-sync, `authz revoke`).
 //! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
 //! - [`trust_cache`]: the parsed trust material kept between invocations, refreshed after a TTL.
 //! - [`path`]: the canonical-path rule for request paths.
@@ -52,6 +53,7 @@ pub mod policy;
 pub mod probe;
 pub mod response;
 pub mod revocation;
+pub mod secret_write;
 #[cfg(feature = "lambda")]
 pub mod source;
 pub mod store;

@@ -8,6 +8,7 @@ use biscuit_auth::{Authorizer, AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
 use crate::admission::{Program, TooComplex};
+use crate::facts::Predicates;
 use crate::verify::VerifiedToken;
 
 /// Default Datalog limits: the crate's facts and iterations, but 10 ms of time
@@ -99,6 +100,7 @@ pub struct Grant {
 pub struct Policy {
     builder: AuthorizerBuilder,
     program: Program,
+    request_predicates: Predicates,
     context_query: Rule,
     principal_query: Rule,
     holder_query: Rule,
@@ -118,6 +120,7 @@ impl Policy {
         let query = |text: &str| Rule::try_from(text).map_err(PolicyError::Parse);
         Ok(Policy {
             builder,
+            request_predicates: Predicates::of_program(&program),
             program,
             context_query: query("context($key, $value) <- context($key, $value)")?,
             principal_query: query("principal($p) <- principal($p)")?,
@@ -128,6 +131,13 @@ impl Policy {
     /// The policy's program, as admission reads it.
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The request predicates its rule, check and policy bodies mention. (Its
+    /// queries for the grant read `principal`, `context` and `holder_cert`,
+    /// none of which is a request predicate.)
+    pub fn request_predicates(&self) -> Predicates {
+        self.request_predicates
     }
 
     /// Evaluates the policy for a verified token plus the request's facts,

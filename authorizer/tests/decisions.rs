@@ -392,6 +392,51 @@ fn request_facts_reach_the_policy() {
 }
 
 #[test]
+fn facts_only_a_token_reads_still_reach_its_checks() {
+    // The policy reads no request fact at all; the token's blocks read
+    // `source_ip`, `query` and `stage`, which must therefore be added.
+    let a = Issuer::new("a.example", 1);
+    let trust = trust(json!({"a.example": [a.bwks(None)]}), &[]);
+    let engine = Engine::new(
+        Policy::parse("allow if user($u);").expect("policy"),
+        Settings::default(),
+    );
+    let decide_with = |authority: &str, attenuation: &str| {
+        let token = attenuate(&a.mint(authority), attenuation);
+        let event = request_event(
+            Some(&format!("Bearer {}", encode(&token, Some("a.example")))),
+            "GET",
+            "/pets",
+        );
+        decide(&engine, &trust, event).0
+    };
+    let authority = r#"user("x"); check if source_ip("192.0.2.1");"#;
+    assert_eq!(
+        decide_with(authority, r#"check if query("q", "1");"#),
+        "allow"
+    );
+    assert_eq!(
+        decide_with(authority, r#"check if query("q", "2");"#),
+        "deny"
+    );
+    assert_eq!(
+        decide_with(
+            r#"user("x"); check if source_ip("192.0.2.9");"#,
+            "check if true;"
+        ),
+        "deny"
+    );
+    // A rule in the token that reads a request fact, and a check on what it derives.
+    assert_eq!(
+        decide_with(
+            r#"user("x");"#,
+            r#"staged($s) <- stage($s); check if staged("prod");"#
+        ),
+        "allow"
+    );
+}
+
+#[test]
 fn keys_unavailable_fails_closed() {
     let w = world();
     let token = encode(&w.a.mint(r#"right("GET");"#), Some("a.example"));

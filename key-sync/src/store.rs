@@ -11,7 +11,8 @@ use authorizer::store::{Manifest, Stored as Layout};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
-use sha2::{Digest, Sha256};
+
+pub use authorizer::secret_write::request_token;
 
 /// Why the secret could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,17 +58,6 @@ pub struct Stored {
     pub map: Result<KeySets, String>,
     /// The manifest, when the secret holds one.
     pub manifest: Option<Manifest>,
-}
-
-/// The `ClientRequestToken` of a write: the SHA-256 (hex, 64 characters) of
-/// the version it replaces and the new content. A retried call is idempotent;
-/// writing earlier content again is a new version, never a swallowed no-op.
-pub fn request_token(previous_version: &str, canonical: &str) -> String {
-    let mut hash = Sha256::new();
-    hash.update(previous_version.as_bytes());
-    hash.update([0]);
-    hash.update(canonical.as_bytes());
-    hex::encode(hash.finalize())
 }
 
 async fn get_current(client: &Client, id: &str) -> Result<GetSecretValueOutput, StoreError> {
@@ -199,22 +189,4 @@ pub async fn write(
         });
     }
     Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_token_names_the_write_not_only_the_content() {
-        let token = request_token("v1", "{}");
-        assert_eq!(token.len(), 64);
-        assert_eq!(token, request_token("v1", "{}"), "a retry is idempotent");
-        assert_ne!(
-            token,
-            request_token("v2", "{}"),
-            "the same content later is a new write"
-        );
-        assert_ne!(request_token("v1", "{}x"), request_token("v1{", "}x"));
-    }
 }

@@ -33,6 +33,9 @@ enum Command {
     Attenuate(cli::attenuate::AttenuateArgs),
     /// Show a token's hints, blocks and revocation ids, and which trusted key verifies it.
     Inspect(cli::inspect::InspectArgs),
+    /// Add a token's blocks (or one revocation id) to the revocation list in its secret.
+    #[cfg(feature = "lambda")]
+    Revoke(cli::revoke::RevokeArgs),
     /// Ask for a third-party block (delegated minting): the request a minter signs.
     ThirdPartyRequest(cli::third_party::RequestArgs),
     /// As a minter, sign a third-party block (the grant) for a request.
@@ -53,6 +56,8 @@ fn main() -> ExitCode {
         Command::Mint(args) => cli::mint::run(args, out),
         Command::Attenuate(args) => cli::attenuate::run(args, out),
         Command::Inspect(args) => cli::inspect::run(args, out),
+        #[cfg(feature = "lambda")]
+        Command::Revoke(args) => cli::revoke::run(args, out),
         Command::ThirdPartyRequest(args) => cli::third_party::request(args, out),
         Command::ThirdPartyBlock(args) => cli::third_party::block(args, out),
         Command::AppendThirdParty(args) => cli::third_party::append(args, out),

@@ -8,6 +8,8 @@ pub mod keygen;
 pub mod keymap;
 pub mod mint;
 pub mod replay;
+#[cfg(feature = "lambda")]
+pub mod revoke;
 pub mod third_party;
 
 use std::io::Read;
@@ -50,6 +52,10 @@ pub enum CliError {
     /// Configuration files are unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `authz revoke` could not record the revocation.
+    #[cfg(feature = "lambda")]
+    #[error(transparent)]
+    Revoke(#[from] crate::revocation::store::RevokeError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

@@ -1,0 +1,110 @@
+//! N allowed decisions of one kind, for counting instructions per decision
+//! with callgrind (`BENCHMARKS.md`, "Instructions per decision"):
+//!
+//! ```sh
+//! decision_cost library|bare|bare-all-facts BLOCKS N
+//! ```
+//!
+//! `library` runs the authorizer's whole decision (JSON event in, answer
+//! out); `bare` runs bare biscuit-auth verify + authorize with only the
+//! request facts the policy and the token read; `bare-all-facts` the same
+//! with every fact the event gives (what the library added before). Only `run_library` and
+//! `run_bare` are meant to be counted (`--toggle-collect`); counting two
+//! values of N and dividing the difference by the difference of N leaves
+//! out the first decision's one-time work.
+
+#[path = "../benches/fixture/mod.rs"]
+mod fixture;
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use authorizer::engine::{Engine, Settings, Trust};
+use authorizer::policy::{self, Policy};
+use authorizer::token;
+use biscuit_auth::builder::Fact;
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, KeyPair, PrivateKey, PublicKey};
+use serde_json::Value;
+
+#[inline(never)]
+fn run_library(engine: &Engine, trust: &Trust, events: Vec<Value>) -> usize {
+    let mut allowed = 0;
+    for event in events {
+        let evaluated = engine.evaluate(event, Ok(trust), SystemTime::now());
+        allowed += usize::from(evaluated.decision.verdict.is_ok());
+        black_box(evaluated);
+    }
+    allowed
+}
+
+#[inline(never)]
+fn run_bare<F: IntoIterator<Item = Fact>>(
+    policy: &AuthorizerBuilder,
+    bytes: &[u8],
+    root: PublicKey,
+    n: usize,
+    facts: fn() -> F,
+) -> usize {
+    let mut allowed = 0;
+    for _ in 0..n {
+        let index = fixture::bare_decision(policy, bytes, root, facts());
+        // `authorize` returns the index of the allow policy that matched.
+        allowed += usize::from(black_box(index) == 0);
+    }
+    allowed
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(kind), Some(blocks), Some(n)) = (
+        args.get(1),
+        args.get(2).and_then(|b| b.parse().ok()),
+        args.get(3).and_then(|n| n.parse().ok()),
+    ) else {
+        eprintln!("usage: decision_cost library|bare|bare-all-facts BLOCKS N");
+        std::process::exit(2);
+    };
+    // A fixed key: the same token, so the same work, in every run.
+    let root = KeyPair::from(
+        &PrivateKey::from_bytes(&[7; 32], biscuit_auth::Algorithm::Ed25519).expect("key"),
+    );
+    let bytes = fixture::token_with_blocks(&root, blocks);
+    // The library's Datalog limits, but time enough to finish under
+    // callgrind (about 50 times slower than native), for both sides.
+    let limits = AuthorizerLimits {
+        max_time: Duration::from_secs(10),
+        ..policy::default_limits()
+    };
+    let settings = Settings {
+        limits: limits.clone(),
+        ..Settings::default()
+    };
+    let allowed = match kind.as_str() {
+        "library" => {
+            let engine = Engine::new(Policy::parse(fixture::POLICY).expect("policy"), settings);
+            let trust = fixture::trust_in(&root);
+            let event = fixture::http_event(&token::encode(&bytes));
+            let events = vec![event; n];
+            run_library(&engine, &trust, events)
+        }
+        "bare" => run_bare(
+            &fixture::bare_policy(limits.clone()),
+            &bytes,
+            root.public(),
+            n,
+            fixture::used_facts,
+        ),
+        "bare-all-facts" => run_bare(
+            &fixture::bare_policy(limits.clone()),
+            &bytes,
+            root.public(),
+            n,
+            fixture::all_facts,
+        ),
+        other => {
+            eprintln!("unknown kind {other:?}: library, bare or bare-all-facts");
+            std::process::exit(2);
+        }
+    };
+    assert_eq!(allowed, n, "every decision must allow");
+}

@@ -84,14 +84,28 @@ pub struct Evaluated {
 /// The policy and settings, built once at start.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    policy: Policy,
+    /// `None` when the policy is read with the trust material and passed to
+    /// [`Engine::evaluate_under`] (`POLICY_SECRET_ID`).
+    policy: Option<Policy>,
     settings: Settings,
 }
 
 impl Engine {
     /// An engine for this policy and these settings.
     pub fn new(policy: Policy, settings: Settings) -> Engine {
-        Engine { policy, settings }
+        Engine {
+            policy: Some(policy),
+            settings,
+        }
+    }
+
+    /// An engine whose policy comes with each call to [`Engine::evaluate_under`];
+    /// without one, every request is refused.
+    pub fn without_policy(settings: Settings) -> Engine {
+        Engine {
+            policy: None,
+            settings,
+        }
     }
 
     /// Decides one raw event and writes the answer. `trust` is `Err` with a
@@ -102,13 +116,31 @@ impl Engine {
         trust: Result<&Trust, &str>,
         now: SystemTime,
     ) -> Evaluated {
+        self.evaluate_under(None, event, trust, now)
+    }
+
+    /// [`Engine::evaluate`] under `policy` (a policy read with the trust
+    /// material) instead of the engine's own.
+    pub fn evaluate_under(
+        &self,
+        policy: Option<&Policy>,
+        event: Value,
+        trust: Result<&Trust, &str>,
+        now: SystemTime,
+    ) -> Evaluated {
         let started = Instant::now();
+        let policy = policy.or(self.policy.as_ref());
         let (decision, kind, resource_arn) = match AuthorizerEvent::from_json(event) {
             Err(error) => (Decision::refused(error.into()), None, None),
             Ok(event) => {
-                let decision = match trust {
-                    Ok(trust) => self.decide(&event, trust, now),
-                    Err(reason) => Decision::refused(Refusal::KeysUnavailable(reason.to_owned())),
+                let decision = match (trust, policy) {
+                    (Ok(trust), Some(policy)) => self.decide(&event, policy, trust, now),
+                    (Err(reason), _) => {
+                        Decision::refused(Refusal::KeysUnavailable(reason.to_owned()))
+                    }
+                    (Ok(_), None) => {
+                        Decision::refused(Refusal::KeysUnavailable("no policy loaded".to_owned()))
+                    }
                 };
                 (decision, Some(event.kind), event.resource_arn)
             }
@@ -126,8 +158,14 @@ impl Engine {
         }
     }
 
-    /// Decides one parsed event.
-    pub fn decide(&self, event: &AuthorizerEvent, trust: &Trust, now: SystemTime) -> Decision {
+    /// Decides one parsed event under `policy`.
+    pub fn decide(
+        &self,
+        event: &AuthorizerEvent,
+        policy: &Policy,
+        trust: &Trust,
+        now: SystemTime,
+    ) -> Decision {
         let verified = match self.verified_token(event, trust, now) {
             Ok(verified) => verified,
             Err(refusal) => return Decision::refused(refusal),
@@ -141,7 +179,7 @@ impl Engine {
             .first()
             .map(|id| format!("biscuit:{}", hex::encode(id)));
         let started = Instant::now();
-        let verdict = self.allowed(event, &verified, &revocation_ids, trust, now);
+        let verdict = self.allowed(event, policy, &verified, &revocation_ids, trust, now);
         Decision {
             verdict,
             identity: Some(identity),
@@ -170,6 +208,7 @@ impl Engine {
     fn allowed(
         &self,
         event: &AuthorizerEvent,
+        policy: &Policy,
         token: &VerifiedToken,
         revocation_ids: &[Vec<u8>],
         trust: &Trust,
@@ -216,14 +255,14 @@ impl Engine {
         };
         admission::admit(
             token.blocks(),
-            self.policy.program(),
+            policy.program(),
             &request_facts,
             &settings.limits,
             &settings.caps,
             evaluations,
         )
         .map_err(Refusal::TooComplex)?;
-        let grant = self.policy.evaluate(token, request_facts, &options)?;
+        let grant = policy.evaluate(token, request_facts, &options)?;
         if settings.holder_binding {
             let presented = event.request.client_cert.as_deref();
             if grant
@@ -240,8 +279,7 @@ impl Engine {
                 // A probe only needs the verdict: no principal, context or
                 // bindings. One that cannot be decided (a limit, an error)
                 // counts as allowed: fail closed.
-                let refused = self
-                    .policy
+                let refused = policy
                     .allows(token, facts_of(&probe_request), &options)
                     .err()
                     .filter(PolicyRefusal::is_verdict);

@@ -24,6 +24,9 @@ pub struct Summary {
     pub written: bool,
     /// The VersionId of the map now stored (AWSCURRENT).
     pub version_id: String,
+    /// Per domain, the `expires_at` of each key now stored that has one (for metrics; not printed).
+    #[serde(skip)]
+    pub key_expiry: BTreeMap<String, Vec<chrono::DateTime<chrono::FixedOffset>>>,
 }
 
 impl Summary {
@@ -126,10 +129,19 @@ impl Syncer {
         } else {
             stored.version_id
         };
+        let key_expiry = merged
+            .next
+            .iter()
+            .map(|(domain, keys)| {
+                let expiry = keys.iter().filter_map(|key| key.expires_at).collect();
+                (domain.clone(), expiry)
+            })
+            .collect();
         Ok(Summary {
             domains: merged.reports,
             written,
             version_id,
+            key_expiry,
         })
     }
 

@@ -246,8 +246,8 @@ fn write_table(out: &mut impl Write, path: &Path, results: &[CaseResult]) -> std
     let got_width = results.iter().map(|r| r.got.len()).max().unwrap_or(3).max(3);
     writeln!(
         out,
-        "  {:<4}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  detail",
-        "", "case", "expected", "got"
+        "  {:<6}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  detail",
+        "result", "case", "expected", "got"
     )?;
     for result in results {
         let status = if result.mismatches.is_empty() {
@@ -255,14 +255,14 @@ fn write_table(out: &mut impl Write, path: &Path, results: &[CaseResult]) -> std
         } else {
             "FAIL"
         };
-        writeln!(
-            out,
-            "  {status:<4}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  {}",
+        let row = format!(
+            "  {status:<6}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  {}",
             result.name,
             result.expected,
             result.got,
             result.mismatches.join("; ")
-        )?;
+        );
+        writeln!(out, "{}", row.trim_end())?;
     }
     Ok(())
 }

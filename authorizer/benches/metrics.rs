@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::keyset::KeyMap;
-use authorizer::metrics::{DecisionEvent, Emitter, Metrics, MetricsArgs, Observed};
+use authorizer::metrics::{DecisionEvent, Metrics, MetricsArgs, Observed, Shape};
 use authorizer::policy::Policy;
 use authorizer::{envelope, token};
 use biscuit_auth::{Biscuit, KeyPair};
@@ -55,7 +55,7 @@ fn metrics(c: &mut Criterion) {
         metrics_namespace: Some("Bench".into()),
         metrics_per_domain: true,
     };
-    let mut emf = Metrics::new(&args, Emitter::Authorizer).expect("metrics on");
+    let mut emf = Metrics::new(&args).expect("metrics on");
     let observed = Observed {
         trust_age: Some(Duration::from_secs(42)),
     };
@@ -68,7 +68,11 @@ fn metrics(c: &mut Criterion) {
     group.bench_function("emf_line", |b| {
         b.iter(|| {
             line.clear();
-            emf.write(&DecisionEvent::new(&evaluated, observed), &mut line)
+            emf.write(
+                Shape::Decision,
+                &DecisionEvent::new(&evaluated, observed),
+                &mut line,
+            )
         })
     });
     group.finish();

@@ -106,13 +106,14 @@ impl Function<ConfiguredSource> {
     /// Builds the engine and the sources described by `config`. Secrets
     /// Manager clients are only built when a secret is configured.
     pub async fn from_config(config: &FunctionConfig) -> Result<Self, StartError> {
-        let policy_text = match (&config.policy, &config.policy_file) {
-            (Some(text), _) => Some(text.clone()),
-            (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
-                StartError::Policy(format!("cannot read {}: {e}", path.display()))
-            })?),
-            (None, None) => None,
-        };
+        let policy_text =
+            match (&config.policy, &config.policy_file) {
+                (Some(text), _) => Some(text.clone()),
+                (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    StartError::Policy(format!("cannot read {}: {e}", path.display()))
+                })?),
+                (None, None) => None,
+            };
         let client = match (
             &config.keysets_secret_id,
             &config.revoked_secret_id,

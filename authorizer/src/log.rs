@@ -2,7 +2,7 @@
 
 use crate::decision::Outcome;
 use crate::engine::Evaluated;
-use crate::metrics::{self, DecisionEvent, Observed};
+use crate::metrics::{self, DecisionEvent, Observed, Shape};
 
 /// Starts logging to stderr: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, else
 /// text; the level from `RUST_LOG` (default `info`).
@@ -27,7 +27,7 @@ pub fn init() {
 /// With metrics on, the line is the decision's EMF wide event (see
 /// [`crate::metrics`]); otherwise a `tracing` line. Either way, one line.
 pub fn decision(evaluated: &Evaluated, observed: Observed) {
-    if metrics::emit(&DecisionEvent::new(evaluated, observed)) {
+    if metrics::emit(Shape::Decision, &DecisionEvent::new(evaluated, observed)) {
         return;
     }
     let decision = &evaluated.decision;

@@ -67,18 +67,27 @@ pub struct MetricsArgs {
     pub metrics_per_domain: bool,
 }
 
-/// Which metrics a formatter declares: the decision ones or key-sync's.
+/// Which dimension sets an entry's metrics are published under, besides none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Emitter {
-    /// The authorizer (decisions, trust material, cold starts).
-    Authorizer,
-    /// key-sync (domains by status, expiring keys, writes).
-    KeySync,
+pub enum Shape {
+    /// Only without dimensions (cold starts, refresh failures, key-sync rounds).
+    Plain,
+    /// A decision: `Decisions` and `DecisionLatency` also by `outcome` and by
+    /// `outcome` and `reason_kind`; `Decisions` by `domain` and `outcome` when opted in.
+    Decision,
+    /// key-sync's `Domains` also by `status`.
+    ByStatus,
+    /// key-sync's `KeysExpiringSoon` also by `domain`.
+    ByDomain,
 }
 
-/// Formats entries as EMF lines.
+/// Formats entries as EMF lines: one formatter per [`Shape`], so an entry
+/// only declares dimension sets whose dimensions it carries.
 pub struct Metrics {
-    emf: Emf,
+    plain: Emf,
+    decision: Emf,
+    by_status: Emf,
+    by_domain: Emf,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -88,64 +97,71 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// A formatter for `emitter`'s metrics, or `None` when metrics are off.
-    pub fn new(args: &MetricsArgs, emitter: Emitter) -> Option<Metrics> {
-        let namespace = args.metrics_namespace.as_deref().filter(|n| !n.is_empty())?;
+    /// The formatters, or `None` when metrics are off.
+    pub fn new(args: &MetricsArgs) -> Option<Metrics> {
+        let namespace = args
+            .metrics_namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())?;
         let count = |name| MetricDefinition {
             name,
             unit: Unit::Count,
             storage_resolution: None,
         };
-        let mut builder = Emf::builder(namespace.to_owned(), vec![vec![]])
-            // Optional dimensions (a refused token has no verified domain) are left out.
-            .allow_dimensions_with_no_data(true);
-        match emitter {
-            Emitter::Authorizer => {
-                let latency = MetricDefinition {
-                    name: names::DECISION_LATENCY,
-                    unit: <Duration as Value>::UNIT,
-                    storage_resolution: None,
-                };
-                builder = builder.directive(MetricDirective {
-                    dimensions: vec![
-                        vec![names::OUTCOME],
-                        vec![names::OUTCOME, names::REASON_KIND],
-                    ],
-                    metrics: vec![count(names::DECISIONS), latency],
-                    namespace,
-                });
-                if args.metrics_per_domain {
-                    builder = builder.directive(MetricDirective {
-                        dimensions: vec![vec![names::DOMAIN, names::OUTCOME]],
-                        metrics: vec![count(names::DECISIONS)],
-                        namespace,
-                    });
-                }
-            }
-            Emitter::KeySync => {
-                builder = builder
-                    .directive(MetricDirective {
-                        dimensions: vec![vec![key_sync::STATUS]],
-                        metrics: vec![count(key_sync::DOMAINS)],
-                        namespace,
-                    })
-                    .directive(MetricDirective {
-                        dimensions: vec![vec![names::DOMAIN]],
-                        metrics: vec![count(key_sync::EXPIRING_KEYS)],
-                        namespace,
-                    });
-            }
+        let builder = || {
+            Emf::builder(namespace.to_owned(), vec![vec![]])
+                // A refused token has no verified domain: that dimension set is left out.
+                .allow_dimensions_with_no_data(true)
+        };
+        let latency = MetricDefinition {
+            name: names::DECISION_LATENCY,
+            unit: <Duration as Value>::UNIT,
+            storage_resolution: None,
+        };
+        let mut decision = builder().directive(MetricDirective {
+            dimensions: vec![
+                vec![names::OUTCOME],
+                vec![names::OUTCOME, names::REASON_KIND],
+            ],
+            metrics: vec![count(names::DECISIONS), latency],
+            namespace,
+        });
+        if args.metrics_per_domain {
+            decision = decision.directive(MetricDirective {
+                dimensions: vec![vec![names::DOMAIN, names::OUTCOME]],
+                metrics: vec![count(names::DECISIONS)],
+                namespace,
+            });
         }
+        let by = |dimension, metric| {
+            builder()
+                .directive(MetricDirective {
+                    dimensions: vec![vec![dimension]],
+                    metrics: vec![count(metric)],
+                    namespace,
+                })
+                .build()
+        };
         Some(Metrics {
-            emf: builder.build(),
+            plain: builder().build(),
+            decision: decision.build(),
+            by_status: by(key_sync::STATUS, key_sync::DOMAINS),
+            by_domain: by(names::DOMAIN, key_sync::EXPIRING_KEYS),
         })
     }
 
-    /// Writes `entry` as one EMF line to `out`. A formatting failure (a bug:
-    /// the entries here are fixed) is logged and the line is not written.
-    pub fn write(&mut self, entry: &impl Entry, out: &mut impl Write) -> bool {
+    /// Writes `entry` as one EMF line of `shape` to `out`. A formatting
+    /// failure (a bug: the entries here are fixed) is logged and the line is
+    /// not written.
+    pub fn write(&mut self, shape: Shape, entry: &impl Entry, out: &mut impl Write) -> bool {
+        let emf = match shape {
+            Shape::Plain => &mut self.plain,
+            Shape::Decision => &mut self.decision,
+            Shape::ByStatus => &mut self.by_status,
+            Shape::ByDomain => &mut self.by_domain,
+        };
         let mut line = Vec::with_capacity(512);
-        if let Err(error) = self.emf.format(entry, &mut line) {
+        if let Err(error) = emf.format(entry, &mut line) {
             tracing::error!(%error, "cannot format an EMF line");
             return false;
         }
@@ -156,26 +172,26 @@ impl Metrics {
     }
 }
 
-/// The process's formatter, set once by [`init`].
+/// The process's formatters, set once by [`init`].
 static GLOBAL: OnceLock<Mutex<Metrics>> = OnceLock::new();
 
 /// Turns metrics on for this process (when `args` name a namespace). EMF
 /// lines go to stderr with the other log lines.
-pub fn init(args: &MetricsArgs, emitter: Emitter) {
-    if let Some(metrics) = Metrics::new(args, emitter) {
+pub fn init(args: &MetricsArgs) {
+    if let Some(metrics) = Metrics::new(args) {
         let _ = GLOBAL.set(Mutex::new(metrics));
     }
 }
 
 /// Writes one entry to stderr if metrics are on; whether it was written.
-pub fn emit(entry: &impl Entry) -> bool {
+pub fn emit(shape: Shape, entry: &impl Entry) -> bool {
     let Some(metrics) = GLOBAL.get() else {
         return false;
     };
     let mut metrics = metrics
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    metrics.write(entry, &mut std::io::stderr().lock())
+    metrics.write(shape, entry, &mut std::io::stderr().lock())
 }
 
 /// What the function knows about a decision besides the decision itself.
@@ -291,29 +307,38 @@ impl Entry for CountEvent {
 
 /// Counts a cold start of `function`.
 pub fn cold_start(function: &str) {
-    emit(&CountEvent::new(
-        names::COLD_STARTS,
-        "cold start",
-        vec![("function", function.to_owned())],
-    ));
+    emit(
+        Shape::Plain,
+        &CountEvent::new(
+            names::COLD_STARTS,
+            "cold start",
+            vec![("function", function.to_owned())],
+        ),
+    );
 }
 
 /// Counts a failed refresh of the trust material.
 pub fn refresh_failed(error: &str) {
-    emit(&CountEvent::new(
-        names::REFRESH_FAILURES,
-        "trust refresh failed",
-        vec![("error", error.to_owned())],
-    ));
+    emit(
+        Shape::Plain,
+        &CountEvent::new(
+            names::REFRESH_FAILURES,
+            "trust refresh failed",
+            vec![("error", error.to_owned())],
+        ),
+    );
 }
 
 /// Counts a policy version that did not parse and was refused.
 pub fn policy_rejected(version: &str, error: &str) {
-    emit(&CountEvent::new(
-        names::POLICY_REJECTED,
-        "policy version refused",
-        vec![("version", version.to_owned()), ("error", error.to_owned())],
-    ));
+    emit(
+        Shape::Plain,
+        &CountEvent::new(
+            names::POLICY_REJECTED,
+            "policy version refused",
+            vec![("version", version.to_owned()), ("error", error.to_owned())],
+        ),
+    );
 }
 
 /// key-sync's metric and dimension names (its events are in the key-sync crate).
@@ -344,9 +369,9 @@ mod tests {
         }
     }
 
-    fn line(metrics: &mut Metrics, entry: &impl Entry) -> Value {
+    fn line(metrics: &mut Metrics, shape: Shape, entry: &impl Entry) -> Value {
         let mut out = Vec::new();
-        assert!(metrics.write(entry, &mut out));
+        assert!(metrics.write(shape, entry, &mut out));
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(text.matches('\n').count(), 1, "one line: {text}");
         serde_json::from_str(&text).expect("one JSON object")
@@ -370,17 +395,21 @@ mod tests {
             metrics_namespace: Some(String::new()),
             metrics_per_domain: false,
         };
-        assert!(Metrics::new(&off, Emitter::Authorizer).is_none());
+        assert!(Metrics::new(&off).is_none());
     }
 
     #[test]
     fn a_decision_is_one_object_with_its_log_fields_and_its_emf_block() {
-        let mut metrics = Metrics::new(&args(false), Emitter::Authorizer).expect("on");
+        let mut metrics = Metrics::new(&args(false)).expect("on");
         let evaluated = refused();
         let observed = Observed {
             trust_age: Some(Duration::from_secs(42)),
         };
-        let doc = line(&mut metrics, &DecisionEvent::new(&evaluated, observed));
+        let doc = line(
+            &mut metrics,
+            Shape::Decision,
+            &DecisionEvent::new(&evaluated, observed),
+        );
         assert_eq!(doc["outcome"], "unauthorized");
         assert_eq!(doc["reason_kind"], "token_not_base64");
         assert_eq!(doc["message"], "decision");
@@ -404,9 +433,10 @@ mod tests {
     fn the_per_domain_dimension_is_declared_only_when_opted_in() {
         let evaluated = refused();
         let declared = |per_domain| {
-            let mut metrics = Metrics::new(&args(per_domain), Emitter::Authorizer).expect("on");
+            let mut metrics = Metrics::new(&args(per_domain)).expect("on");
             let doc = line(
                 &mut metrics,
+                Shape::Decision,
                 &DecisionEvent::new(&evaluated, Observed::default()),
             );
             doc["_aws"].to_string().contains("[\"domain\",\"outcome\"]")
@@ -417,9 +447,10 @@ mod tests {
 
     #[test]
     fn a_count_event_carries_its_metric_and_properties() {
-        let mut metrics = Metrics::new(&args(false), Emitter::Authorizer).expect("on");
+        let mut metrics = Metrics::new(&args(false)).expect("on");
         let doc = line(
             &mut metrics,
+            Shape::Plain,
             &CountEvent::new(
                 names::REFRESH_FAILURES,
                 "trust refresh failed",
@@ -428,9 +459,10 @@ mod tests {
         );
         assert_eq!(doc["TrustRefreshFailures"], 1);
         assert_eq!(doc["error"], "down");
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
-            "TrustRefreshFailures"
-        );
+        let directives = doc["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives");
+        assert_eq!(directives.len(), 1, "no decision dimension sets: {doc}");
+        assert_eq!(directives[0]["Metrics"][0]["Name"], "TrustRefreshFailures");
     }
 }

@@ -174,9 +174,9 @@ impl<S: DocumentSource> TrustCache<S> {
             None => None,
         };
         let policy = match &self.policy {
-            Some(source) => Some(
-                self.policy_for(source.fetch().await.map_err(|e| e.to_string())?)?,
-            ),
+            Some(source) => {
+                Some(self.policy_for(source.fetch().await.map_err(|e| e.to_string())?)?)
+            }
             None => None,
         };
         let previous = self.snapshot();
@@ -505,7 +505,10 @@ mod tests {
         let first = cache.policy().expect("a policy");
         cache.get().await.expect("same version");
         assert!(Arc::ptr_eq(&first, &cache.policy().expect("a policy")));
-        cache.get().await.expect("a bad policy version is not a failed refresh");
+        cache
+            .get()
+            .await
+            .expect("a bad policy version is not a failed refresh");
         assert!(
             Arc::ptr_eq(&first, &cache.policy().expect("a policy")),
             "the last good policy keeps serving"

@@ -57,10 +57,7 @@ cases:
 "#,
     )
     .expect("write suite");
-    let output = authz_test(
-        "events/demo/policy.datalog",
-        suite.to_str().expect("utf-8"),
-    );
+    let output = authz_test("events/demo/policy.datalog", suite.to_str().expect("utf-8"));
     std::fs::remove_dir_all(&dir).ok();
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "a mismatch must fail: {table}");
@@ -71,6 +68,9 @@ cases:
         .expect("the failing row");
     assert!(failed.contains("FAIL"), "{failed}");
     assert!(failed.contains("outcome allow, expected deny"), "{failed}");
-    assert!(failed.contains("context user = \"alice\", expected \"bob\""), "{failed}");
+    assert!(
+        failed.contains("context user = \"alice\", expected \"bob\""),
+        "{failed}"
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 of 2 policy test cases failed"));
 }

@@ -9,11 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use authorizer::metrics::key_sync::{
-    DOMAINS, EXPIRING_KEYS, FAILED_ROUNDS, SECRET_WRITES, STATUS,
-};
+use authorizer::metrics::key_sync::{DOMAINS, EXPIRING_KEYS, FAILED_ROUNDS, SECRET_WRITES, STATUS};
 use authorizer::metrics::names::DOMAIN;
-use authorizer::metrics::{Emitter, Metrics, MetricsArgs};
+use authorizer::metrics::{Metrics, MetricsArgs, Shape};
 use chrono::{DateTime, FixedOffset};
 use metrique::unit::Count;
 use metrique::writer::{Entry, EntryWriter, MetricValue};
@@ -45,7 +43,7 @@ pub struct KeySyncMetricsArgs {
 impl KeySyncMetricsArgs {
     /// Turns metrics on for this process, when a namespace is set.
     pub fn init(&self) {
-        authorizer::metrics::init(&self.metrics, Emitter::KeySync);
+        authorizer::metrics::init(&self.metrics);
     }
 
     /// The warning window.
@@ -57,6 +55,7 @@ impl KeySyncMetricsArgs {
 /// One EMF line: a few string properties and one counted metric.
 #[derive(Debug)]
 struct Line {
+    shape: Shape,
     message: &'static str,
     properties: Vec<(&'static str, String)>,
     metrics: Vec<(&'static str, u64)>,
@@ -77,12 +76,9 @@ impl Entry for Line {
 }
 
 /// The lines of one round's end: `Ok` the summary, `Err` a failed round.
-fn lines(
-    summary: Result<&Summary, &str>,
-    window: Duration,
-    now: SystemTime,
-) -> Vec<Line> {
-    let line = |message, properties, metrics| Line {
+fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> Vec<Line> {
+    let line = |shape, message, properties, metrics| Line {
+        shape,
         message,
         properties,
         metrics,
@@ -92,6 +88,7 @@ fn lines(
         Ok(summary) => summary,
         Err(error) => {
             return vec![line(
+                Shape::Plain,
                 "round failed",
                 vec![("error", error.to_owned())],
                 vec![(FAILED_ROUNDS, 1), (SECRET_WRITES, 0)],
@@ -107,6 +104,7 @@ fn lines(
         .map(|status| {
             let count = by_status.get(status.as_str()).copied().unwrap_or(0);
             line(
+                Shape::ByStatus,
                 "domains by status",
                 vec![(STATUS, status.as_str().to_owned())],
                 vec![(DOMAINS, count)],
@@ -117,12 +115,14 @@ fn lines(
     for (domain, expiry) in &summary.key_expiry {
         let expiring = expiry.iter().filter(|at| **at <= horizon).count() as u64;
         lines.push(line(
+            Shape::ByDomain,
             "keys expiring soon",
             vec![(DOMAIN, domain.clone())],
             vec![(EXPIRING_KEYS, expiring)],
         ));
     }
     lines.push(line(
+        Shape::Plain,
         "round",
         vec![("version_id", summary.version_id.clone())],
         vec![
@@ -136,7 +136,7 @@ fn lines(
 /// Emits the metrics of one round's end (when metrics are on).
 pub fn round_end(summary: Result<&Summary, &str>, window: Duration) {
     for line in lines(summary, window, SystemTime::now()) {
-        authorizer::metrics::emit(&line);
+        authorizer::metrics::emit(line.shape, &line);
     }
 }
 
@@ -149,7 +149,7 @@ pub fn format_round(
 ) -> Vec<u8> {
     let mut out = Vec::new();
     for line in lines(summary, window, now) {
-        metrics.write(&line, &mut out);
+        metrics.write(line.shape, &line, &mut out);
     }
     out
 }
@@ -199,7 +199,7 @@ mod tests {
             metrics_namespace: Some("KeySync".into()),
             metrics_per_domain: false,
         };
-        let mut metrics = Metrics::new(&args, Emitter::KeySync).expect("on");
+        let mut metrics = Metrics::new(&args).expect("on");
         let now = SystemTime::now();
         let lines = parse(&format_round(
             &mut metrics,
@@ -218,7 +218,10 @@ mod tests {
         assert_eq!(find("domain", "a.example")["KeysExpiringSoon"], 1);
         assert_eq!(find("domain", "b.example")["KeysExpiringSoon"], 0);
         assert_eq!(find("message", "round")["SecretWrites"], 1);
-        assert!(lines.iter().all(|l| l["_aws"]["CloudWatchMetrics"].is_array()));
+        let declares = |l: &Value, set: &str| l["_aws"].to_string().contains(set);
+        assert!(declares(find("status", "conflict"), "[\"status\"]"));
+        assert!(declares(find("domain", "a.example"), "[\"domain\"]"));
+        assert!(!declares(find("message", "round"), "[\"status\"]"));
     }
 
     #[test]
@@ -227,7 +230,7 @@ mod tests {
             metrics_namespace: Some("KeySync".into()),
             metrics_per_domain: false,
         };
-        let mut metrics = Metrics::new(&args, Emitter::KeySync).expect("on");
+        let mut metrics = Metrics::new(&args).expect("on");
         let lines = parse(&format_round(
             &mut metrics,
             Err("cannot read the map"),

@@ -99,6 +99,11 @@ async fn run(
 ) -> Result<Summary, key_sync::sync::SyncError> {
     let result = syncer.run().await;
     let error = result.as_ref().err().map(ToString::to_string);
-    metrics::round_end(result.as_ref().map_err(|_| error.as_deref().unwrap_or_default()), window);
+    metrics::round_end(
+        result
+            .as_ref()
+            .map_err(|_| error.as_deref().unwrap_or_default()),
+        window,
+    );
     result
 }

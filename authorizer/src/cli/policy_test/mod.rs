@@ -147,12 +147,15 @@ impl Issuers {
         };
         let mut domains = given.to_key_sets();
         for (domain, key) in &self.keys {
-            domains.entry(domain.clone()).or_default().push(BiscuitWebKey {
-                public_key: key.public(),
-                key_id: THROWAWAY_KEY_ID,
-                issuer: None,
-                expires_at: None,
-            });
+            domains
+                .entry(domain.clone())
+                .or_default()
+                .push(BiscuitWebKey {
+                    public_key: key.public(),
+                    key_id: THROWAWAY_KEY_ID,
+                    issuer: None,
+                    expires_at: None,
+                });
         }
         Ok(Trust {
             keys: KeyMap::from_domains(domains),
@@ -236,14 +239,24 @@ fn compare(case: &Case, decision: &crate::Decision) -> CaseResult {
 
 fn write_table(out: &mut impl Write, path: &Path, results: &[CaseResult]) -> std::io::Result<()> {
     writeln!(out, "{}", path.display())?;
-    let name_width = results.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let name_width = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let expected_width = results
         .iter()
         .map(|r| r.expected.len())
         .max()
         .unwrap_or(8)
         .max(8);
-    let got_width = results.iter().map(|r| r.got.len()).max().unwrap_or(3).max(3);
+    let got_width = results
+        .iter()
+        .map(|r| r.got.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
     writeln!(
         out,
         "  {:<6}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  detail",

@@ -74,3 +74,88 @@ cases:
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 of 2 policy test cases failed"));
 }
+
+fn authz(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_authz"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run authz");
+    assert!(
+        output.status.success(),
+        "authz {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// The token with one character in its middle changed (signed content).
+fn altered(token: &str) -> String {
+    let middle = token.len() / 2;
+    let replacement = if &token[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    format!("{}{replacement}{}", &token[..middle], &token[middle + 1..])
+}
+
+#[test]
+fn a_given_token_is_verified_with_the_keysets_map() {
+    let dir = std::env::temp_dir().join(format!("authz-policy-given-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8").to_owned();
+    authz(&[
+        "keygen",
+        "--domain",
+        "tenant-a.example",
+        "--key-id",
+        "7",
+        "--out-dir",
+        &path(""),
+    ]);
+    let bwks = authz(&["bwks", &path("tenant-a.example-7.bwks.json")]);
+    std::fs::write(dir.join("a.json"), bwks).expect("write");
+    let keymap = authz(&["keymap", &format!("tenant-a.example={}", path("a.json"))]);
+    std::fs::write(dir.join("keysets.json"), keymap).expect("write");
+    let token = authz(&[
+        "mint",
+        "--domain",
+        "tenant-a.example",
+        "--key-id",
+        "7",
+        "--private-key",
+        &path("tenant-a.example-7.private.key"),
+        "--code",
+        r#"user("erin"); right("read");"#,
+    ]);
+    let case = |name: &str, token: &str, outcome: &str| {
+        format!(
+            "  - name: {name}\n    request: {{kind: rest, method: GET, path: /tenants/tenant-a.example/pets}}\n    token: {{given: '{token}'}}\n    expect: {{outcome: {outcome}}}\n"
+        )
+    };
+    let suite = format!(
+        "cases:\n{}{}",
+        case(
+            "minted by the operator, verified with --keysets",
+            token.trim(),
+            "allow"
+        ),
+        case(
+            "the same token altered",
+            &altered(token.trim()),
+            "unauthorized"
+        ),
+    );
+    std::fs::write(dir.join("given.yaml"), suite).expect("write");
+    let output = authz(&[
+        "test",
+        "--policy",
+        "events/demo/policy.datalog",
+        "--keysets",
+        &path("keysets.json"),
+        &path("given.yaml"),
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(output.contains("2 passed, 0 failed"), "{output}");
+}

@@ -166,7 +166,7 @@ def check_default_policy_suite(policy):
     with tempfile.NamedTemporaryFile("w", suffix=".datalog") as file:
         file.write(policy)
         file.flush()
-        run = subprocess.run([str(ROOT / "target" / "debug" / "authz"), "test", "--policy", file.name,
+        run = subprocess.run([str(ROOT / "target" / "debug" / "authz"), "test", "--max-time-ms", "1000", "--policy", file.name,
                               "events/policy-tests/template-default.yaml"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     print(run.stdout, end="")

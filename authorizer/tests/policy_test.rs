@@ -14,7 +14,9 @@ fn root() -> PathBuf {
 fn authz_test(policy: &str, suite: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_authz"))
         .current_dir(root())
-        .args(["test", "--policy", policy, suite])
+        // Verdicts, not timing: a loaded test machine must not hit the
+        // wall-clock Datalog limit (10 ms by default).
+        .args(["test", "--max-time-ms", "1000", "--policy", policy, suite])
         .output()
         .expect("run authz")
 }
@@ -150,6 +152,8 @@ fn a_given_token_is_verified_with_the_keysets_map() {
     std::fs::write(dir.join("given.yaml"), suite).expect("write");
     let output = authz(&[
         "test",
+        "--max-time-ms",
+        "1000",
         "--policy",
         "events/demo/policy.datalog",
         "--keysets",

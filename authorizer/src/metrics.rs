@@ -7,6 +7,8 @@
 //! The other events (cold start, trust refresh outcomes, key-sync rounds) are
 //! one EMF line each. Metrics are off unless a namespace is configured
 //! (`METRICS_NAMESPACE`); then the decision line is the usual `tracing` line.
+//! The functions write EMF to standard output, as Lambda's documentation
+//! asks (the `tracing` lines go to standard error; Lambda keeps both).
 //!
 //! Dimensions: every metric is published without dimensions (what alarms
 //! use); decisions are also published by `outcome` and by `outcome` and
@@ -172,26 +174,38 @@ impl Metrics {
     }
 }
 
-/// The process's formatters, set once by [`init`].
-static GLOBAL: OnceLock<Mutex<Metrics>> = OnceLock::new();
+/// Where a process writes its EMF lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// Standard output: where Lambda's documentation says EMF goes (functions).
+    Stdout,
+    /// Standard error: for commands whose standard output is their result (`key-sync once`).
+    Stderr,
+}
 
-/// Turns metrics on for this process (when `args` name a namespace). EMF
-/// lines go to stderr with the other log lines.
-pub fn init(args: &MetricsArgs) {
+/// The process's formatters and sink, set once by [`init`].
+static GLOBAL: OnceLock<Mutex<(Metrics, Sink)>> = OnceLock::new();
+
+/// Turns metrics on for this process (when `args` name a namespace).
+pub fn init(args: &MetricsArgs, sink: Sink) {
     if let Some(metrics) = Metrics::new(args) {
-        let _ = GLOBAL.set(Mutex::new(metrics));
+        let _ = GLOBAL.set(Mutex::new((metrics, sink)));
     }
 }
 
-/// Writes one entry to stderr if metrics are on; whether it was written.
+/// Writes one entry to the sink if metrics are on; whether it was written.
 pub fn emit(shape: Shape, entry: &impl Entry) -> bool {
-    let Some(metrics) = GLOBAL.get() else {
+    let Some(global) = GLOBAL.get() else {
         return false;
     };
-    let mut metrics = metrics
+    let mut global = global
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    metrics.write(shape, entry, &mut std::io::stderr().lock())
+    let (metrics, sink) = &mut *global;
+    match sink {
+        Sink::Stdout => metrics.write(shape, entry, &mut std::io::stdout().lock()),
+        Sink::Stderr => metrics.write(shape, entry, &mut std::io::stderr().lock()),
+    }
 }
 
 /// What the function knows about a decision besides the decision itself.

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use authorizer::metrics::key_sync::{DOMAINS, EXPIRING_KEYS, FAILED_ROUNDS, SECRET_WRITES, STATUS};
 use authorizer::metrics::names::DOMAIN;
-use authorizer::metrics::{Metrics, MetricsArgs, Shape};
+use authorizer::metrics::{Metrics, MetricsArgs, Shape, Sink};
 use chrono::{DateTime, FixedOffset};
 use metrique::unit::Count;
 use metrique::writer::{Entry, EntryWriter, MetricValue};
@@ -41,9 +41,9 @@ pub struct KeySyncMetricsArgs {
 }
 
 impl KeySyncMetricsArgs {
-    /// Turns metrics on for this process, when a namespace is set.
-    pub fn init(&self) {
-        authorizer::metrics::init(&self.metrics);
+    /// Turns metrics on for this process, when a namespace is set, writing to `sink`.
+    pub fn init(&self, sink: Sink) {
+        authorizer::metrics::init(&self.metrics, sink);
     }
 
     /// The warning window.

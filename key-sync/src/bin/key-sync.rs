@@ -32,7 +32,11 @@ enum Command {
 async fn main() -> ExitCode {
     authorizer::log::init();
     let cli = Cli::parse();
-    cli.metrics.init();
+    // `once` prints its summary on stdout: its metrics go to stderr.
+    cli.metrics.init(match cli.command {
+        Some(Command::Once) => authorizer::metrics::Sink::Stderr,
+        None => authorizer::metrics::Sink::Stdout,
+    });
     let window = cli.metrics.window();
     let secrets = authorizer::source::secrets_client().await;
     let syncer = match Syncer::new(cli.config, secrets) {

@@ -25,8 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from support import (ROOT, DEMO, Processes, Results, bwks_item, free_port, invoke, mint, outcome,
-                     rest_token_event, secrets_client, start_authorizer, start_moto, tool_env)
+from support import (ROOT, DEMO, METRICS_NAMESPACE, Processes, Results, bwks_item, free_port, invoke, mint,
+                     outcome, rest_token_event, save_emf, secrets_client, start_authorizer, start_moto,
+                     tool_env)
 
 SECRET = "authorizer/keysets"
 KEY_SYNC = ROOT / "target" / "debug" / "key-sync"
@@ -104,11 +105,16 @@ class BwksServer:
         self.httpd.server_close()
 
 
+KEY_SYNC_OUTPUT = []
+
+
 def run_key_sync(env, domains, **extra):
     variables = dict(env)
+    variables["METRICS_NAMESPACE"] = METRICS_NAMESPACE
     variables["TRUSTED_DOMAINS"] = ",".join(domains)
     variables.update({k: str(v) for k, v in extra.items()})
     result = subprocess.run([str(KEY_SYNC), "once"], cwd=ROOT, env=variables, capture_output=True, text=True, timeout=60)
+    KEY_SYNC_OUTPUT.append(result.stderr)
     try:
         summary = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -335,6 +341,15 @@ def main():
                       decide(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
         results.check("full loop: and refuses one signed by the rotated-out key",
                       decide(a1, 1, "a.test", "/tenants/a.test/x") == "unauthorized")
+
+        # Metrics: every round wrote its EMF lines (domains by status, expiring keys, writes).
+        emitted = save_emf("key-sync-loop", "\n".join(KEY_SYNC_OUTPUT))
+        conflicts = [d.get("Domains") for d in emitted if d.get("status") == "conflict"]
+        results.check("metrics: a round with a conflict reports Domains{status=conflict} = 1",
+                      1 in conflicts, f"got {conflicts}")
+        results.check("metrics: rounds report expiring keys per domain and secret writes",
+                      any("KeysExpiringSoon" in d and "domain" in d for d in emitted)
+                      and any(d.get("SecretWrites") == 1 for d in emitted))
     finally:
         processes.stop_all()
         server.stop()

@@ -12,11 +12,13 @@ import time
 
 import biscuit_auth
 
-from support import (DEMO, EVENTS, ROOT, Processes, Results, free_port, invoke, mint, outcome,
-                     rest_token_event, secrets_client, start_authorizer, start_moto, tool_env)
+from support import (DEMO, EVENTS, METRICS_NAMESPACE, ROOT, Processes, Results, free_port, invoke, mint,
+                     outcome, rest_token_event, save_emf, secrets_client, start_authorizer, start_moto,
+                     tool_env)
 
 KEYSETS_SECRET = "authorizer/keysets"
 REVOKED_SECRET = "authorizer/revoked"
+POLICY_SECRET = "authorizer/policy"
 TTL_SECONDS = 2
 
 
@@ -37,8 +39,11 @@ def main():
         sm = secrets_client(moto_port)
         sm.create_secret(Name=KEYSETS_SECRET, SecretString=(DEMO / "keysets.json").read_text())
         sm.create_secret(Name=REVOKED_SECRET, SecretString=(DEMO / "revoked.json").read_text())
+        demo_policy = (DEMO / "policy.datalog").read_text()
+        sm.create_secret(Name=POLICY_SECRET, SecretString=demo_policy)
         env = tool_env(moto_port, KEYSETS_SECRET_ID=KEYSETS_SECRET, REVOKED_SECRET_ID=REVOKED_SECRET,
-                       POLICY_FILE=DEMO / "policy.datalog", CACHE_TTL_SECONDS=TTL_SECONDS, AWS_LAMBDA_LOG_FORMAT="JSON")
+                       POLICY_SECRET_ID=POLICY_SECRET, CACHE_TTL_SECONDS=TTL_SECONDS, AWS_LAMBDA_LOG_FORMAT="JSON",
+                       METRICS_NAMESPACE=METRICS_NAMESPACE)
         function = start_authorizer(processes, env, function_port, log)
 
         # 1. Every demo event gives its documented outcome.
@@ -86,7 +91,40 @@ def main():
         results.check("one broken domain in the map: its tokens are refused",
                       outcome(invoke(function_port, EVENTS / "http-v2-allow.json")) == "deny-or-unauthorized")
 
-        # 5. Outage: Secrets Manager goes away.
+        # 5. Policy as data: a version that does not parse is refused (the last good policy keeps
+        # serving); a good one takes effect within the TTL, operator facts included.
+        grant_token = mint(new_key.private_key, 2, "tenant-a.example", 'user("carol"); right("read"); grant("g-loop");')
+        grant_event = rest_token_event(grant_token, "GET", "/tenants/tenant-a.example/pets")
+        results.check("policy: a token of grant g-loop is allowed before the grant is revoked",
+                      outcome(invoke(function_port, grant_event)) == "allow")
+        sm.put_secret_value(SecretId=POLICY_SECRET, SecretString="allow if this does not parse (")
+        time.sleep(TTL_SECONDS + 1)
+        results.check("policy: a version that does not parse leaves the last good policy serving",
+                      outcome(invoke(function_port, grant_event)) == "allow")
+        read_only = mint(new_key.private_key, 2, "tenant-a.example", 'user("carol"); right("read");')
+        delete_event = rest_token_event(read_only, "DELETE", "/tenants/tenant-a.example/pets")
+        results.check("policy: and the last good policy still refuses what it refuses",
+                      outcome(invoke(function_port, delete_event)) == "deny")
+        sm.put_secret_value(SecretId=POLICY_SECRET, SecretString=demo_policy + '\nrevoked_grant("g-loop");\n')
+        time.sleep(TTL_SECONDS + 1)
+        results.check("policy: revoked_grant in a new policy version refuses every token of the grant",
+                      outcome(invoke(function_port, grant_event)) == "deny")
+        results.check("policy: tokens of other grants (or none) are unaffected",
+                      outcome(invoke(function_port, new_event)) == "allow")
+        log.flush()
+        emitted = save_emf("lambda-loop", (ROOT / "target" / "lambda-loop.log").read_text())
+        names = {name for document in emitted for directive in document["_aws"]["CloudWatchMetrics"]
+                 for name in [m["Name"] for m in directive["Metrics"]]}
+        results.check("metrics: decisions, trust age, cold start and refused policy versions are emitted as EMF",
+                      {"Decisions", "TrustMaterialAgeSeconds", "ColdStarts", "PolicyVersionsRejected"} <= names,
+                      f"got {sorted(names)}")
+        decisions = [d for d in emitted if d.get("message") == "decision"]
+        results.check("metrics: each decision is one log line carrying its EMF block",
+                      decisions and all("outcome" in d and "Decisions" in d for d in decisions)
+                      and not any('"message":"decision"' in line and "_aws" not in line
+                                  for line in (ROOT / "target" / "lambda-loop.log").read_text().splitlines()))
+
+        # 6. Outage: Secrets Manager goes away.
         Processes.stop(moto)
         time.sleep(TTL_SECONDS + 1)
         results.check("outage: a warm function keeps deciding from the cached map",
@@ -99,6 +137,7 @@ def main():
     finally:
         processes.stop_all()
         log.close()
+    save_emf("lambda-loop", (ROOT / "target" / "lambda-loop.log").read_text())
     return results.close()
 
 

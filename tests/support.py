@@ -25,6 +25,34 @@ AWS_TEST_ENV = {
 }
 
 
+EMF_DIR = ROOT / "target" / "emf"
+METRICS_NAMESPACE = "Biscuit/test"
+
+
+def save_emf(name, text):
+    """Keeps the CloudWatch EMF documents found in a process's output (lines that are JSON
+    objects with an `_aws` block) in target/emf/NAME.jsonl, for tests/template_check.py;
+    returns them."""
+    documents = []
+    for line in text.splitlines():
+        start = line.find('{"_aws"')
+        if start < 0:
+            start = line.find("{") if '"_aws"' in line else -1
+        if start < 0:
+            continue
+        try:
+            document = json.loads(line[start:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            documents.append(document)
+    EMF_DIR.mkdir(parents=True, exist_ok=True)
+    with open(EMF_DIR / f"{name}.jsonl", "w") as out:
+        for document in documents:
+            out.write(json.dumps(document) + "\n")
+    return documents
+
+
 class Results:
     """Counts checks and prints one line each, then the closing line."""
 

@@ -5,6 +5,7 @@ Run by tests/run with the project venv's python."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,114 @@ def replay(policy, events):
         print(run.stderr)
         return []
     return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+EMF_DIR = ROOT / "target" / "emf"
+METRICS_NAMESPACE = {"Fn::Sub": "Biscuit/${AWS::StackName}"}
+
+
+def alarm_metrics(alarm):
+    """(namespace, metric name, {dimension: value}) of every metric an alarm reads."""
+    properties = alarm["Properties"]
+    stats = [properties] if "MetricName" in properties else [
+        m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+    return [(s["Namespace"], s["MetricName"], {d["Name"]: d["Value"] for d in s.get("Dimensions", [])})
+            for s in stats]
+
+
+def emitted_documents():
+    """The EMF documents the real binaries wrote in tests/lambda_loop.py and tests/key_sync_loop.py."""
+    documents = []
+    for path in sorted(EMF_DIR.glob("*.jsonl")):
+        documents += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return documents
+
+
+def publishes(document, name, dimensions):
+    """Whether an EMF document publishes metric `name` with exactly these dimension names and values."""
+    for directive in document["_aws"]["CloudWatchMetrics"]:
+        if name not in [m["Name"] for m in directive["Metrics"]]:
+            continue
+        for dimension_set in directive["Dimensions"]:
+            if sorted(dimension_set) == sorted(dimensions) and all(
+                    document.get(k) == v for k, v in dimensions.items()):
+                return True
+    return False
+
+
+def check_alarms_read_emitted_metrics(source):
+    """Every alarm reads metrics something really emits: Lambda's own metrics of a function of
+    this template, or an EMF metric (name, dimensions and their values) that the authorizer or
+    key-sync wrote during the loop tests."""
+    resources = source["Resources"]
+    functions = {name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    for name in ("AuthorizerFunction", "KeySyncFunction"):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        check(f"{name} publishes its metrics in the alarms' namespace",
+              variables.get("METRICS_NAMESPACE") == METRICS_NAMESPACE, variables.get("METRICS_NAMESPACE"))
+    documents = emitted_documents()
+    check("EMF documents from the loop tests are present (run tests/lambda_loop.py and tests/key_sync_loop.py first)",
+          len(documents) > 0, EMF_DIR)
+    alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    check("the template has alarms", len(alarms) >= 8, list(alarms))
+    for alarm_name, alarm in alarms.items():
+        metrics = alarm_metrics(alarm)
+        check(f"alarm {alarm_name} reads at least one metric", bool(metrics))
+        for namespace, metric, dimensions in metrics:
+            if namespace == "AWS/Lambda":
+                function = dimensions.get("FunctionName", {})
+                check(f"alarm {alarm_name}: AWS/Lambda {metric} of a function of this template",
+                      isinstance(function, dict) and function.get("Ref") in functions, dimensions)
+                continue
+            label = f"{metric}{dimensions or ''}"
+            check(f"alarm {alarm_name}: {label} is in the functions' namespace", namespace == METRICS_NAMESPACE, namespace)
+            check(f"alarm {alarm_name}: {label} is emitted by the code",
+                  any(publishes(d, metric, dimensions) for d in documents))
+
+
+def check_dashboard(source):
+    """The dashboard shows every alarm, and the EMF metrics it charts are emitted."""
+    resources = source["Resources"]
+    dashboards = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    check("the template has a dashboard", len(dashboards) == 1)
+    if not dashboards:
+        return
+    body = dashboards[0]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            check(f"the dashboard shows alarm {name}", "${" + name + ".Arn}" in body)
+    emitted = {m["Name"] for d in emitted_documents() for directive in d["_aws"]["CloudWatchMetrics"]
+               for m in directive["Metrics"]}
+    charted = set(re.findall(r'\["\$\{Namespace\}", "(\w+)"', body)) | set(re.findall(r'\["\.", "(\w+)"\]', body))
+    charted |= set(re.findall(r'MetricName=\\"(\w+)\\"', body))
+    check("the dashboard charts metrics", len(charted) >= 8, charted)
+    for metric in sorted(charted):
+        check(f"dashboard metric {metric} is emitted by the code", metric in emitted)
+
+
+def check_policy_secret(source, resources):
+    """The policy is read from its own secret, which only the authorizer reads and nothing writes."""
+    variables = source["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    check("the authorizer reads its policy from PolicySecret (POLICY_SECRET_ID), not POLICY",
+          variables.get("POLICY_SECRET_ID") == {"Ref": "PolicySecret"} and "POLICY" not in variables, variables)
+    secret = source["Resources"].get("PolicySecret", {})
+    check("PolicySecret starts as the AuthorizerPolicy parameter",
+          secret.get("Properties", {}).get("SecretString") == {"Ref": "AuthorizerPolicy"}, secret)
+    readers = {name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"
+               for s in statements(r) if "PolicySecret" in json.dumps(s["Resource"])}
+    check("only the authorizer's role may read the policy secret", readers == {"AuthorizerFunctionRole"}, readers)
+
+
+def check_default_policy_suite(policy):
+    """`authz test` of events/policy-tests/template-default.yaml against the template's default policy."""
+    with tempfile.NamedTemporaryFile("w", suffix=".datalog") as file:
+        file.write(policy)
+        file.flush()
+        run = subprocess.run([str(ROOT / "target" / "debug" / "authz"), "test", "--max-time-ms", "1000", "--policy", file.name,
+                              "events/policy-tests/template-default.yaml"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    print(run.stdout, end="")
+    check("authz test: the template's default policy passes its suite", run.returncode == 0, run.stderr)
 
 
 def main():
@@ -209,7 +318,17 @@ def main():
         check(f"default AuthorizerPolicy on {name}: {'refused' if hostile else 'allowed'}",
               (line["outcome"] != "allow") if hostile else (line["outcome"] == "allow"), verdict)
 
-    # 6. Logs are kept for a bounded time.
+    # 5c. The default policy passes its policy test suite.
+    check_default_policy_suite(policy)
+
+    # 6. Policy as data: its own secret, read by the authorizer only.
+    check_policy_secret(source, resources)
+
+    # 7. Alarms and dashboard read metrics the code really emits.
+    check_alarms_read_emitted_metrics(source)
+    check_dashboard(source)
+
+    # 8. Logs are kept for a bounded time.
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
     check("both functions' log groups have a retention", len(groups) == 2 and all("RetentionInDays" in g["Properties"] for g in groups))
 

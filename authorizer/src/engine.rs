@@ -85,14 +85,28 @@ pub struct Evaluated {
 /// The policy and settings, built once at start.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    policy: Policy,
+    /// `None` when the policy is read with the trust material and passed to
+    /// [`Engine::evaluate_under`] (`POLICY_SECRET_ID`).
+    policy: Option<Policy>,
     settings: Settings,
 }
 
 impl Engine {
     /// An engine for this policy and these settings.
     pub fn new(policy: Policy, settings: Settings) -> Engine {
-        Engine { policy, settings }
+        Engine {
+            policy: Some(policy),
+            settings,
+        }
+    }
+
+    /// An engine whose policy comes with each call to [`Engine::evaluate_under`];
+    /// without one, every request is refused.
+    pub fn without_policy(settings: Settings) -> Engine {
+        Engine {
+            policy: None,
+            settings,
+        }
     }
 
     /// Decides one raw event and writes the answer. `trust` is `Err` with a
@@ -103,7 +117,19 @@ impl Engine {
         trust: Result<&Trust, &str>,
         now: SystemTime,
     ) -> Evaluated {
-        self.finish(self.read(event), trust, now)
+        self.finish(None, self.read(event), trust, now)
+    }
+
+    /// [`Engine::evaluate`] under `policy` (a policy read with the trust
+    /// material) instead of the engine's own.
+    pub fn evaluate_under(
+        &self,
+        policy: Option<&Policy>,
+        event: Value,
+        trust: Result<&Trust, &str>,
+        now: SystemTime,
+    ) -> Evaluated {
+        self.finish(policy, self.read(event), trust, now)
     }
 
     /// The first half of [`Engine::evaluate`]: the event parsed up to its
@@ -120,22 +146,30 @@ impl Engine {
         Incoming { started, read }
     }
 
-    /// The second half of [`Engine::evaluate`]: decides and writes the answer.
+    /// The second half of [`Engine::evaluate`]: decides under `policy` (the
+    /// engine's own when `None`) and writes the answer.
     pub fn finish(
         &self,
+        policy: Option<&Policy>,
         incoming: Incoming,
         trust: Result<&Trust, &str>,
         now: SystemTime,
     ) -> Evaluated {
         let Incoming { started, read } = incoming;
+        let policy = policy.or(self.policy.as_ref());
         let (decision, kind, resource_arn) = match read {
             Ok((event, routed)) => {
-                let decision = match (trust, routed) {
-                    (Ok(trust), Ok(routed)) => self.decide_routed(&event, routed, trust, now),
-                    (Err(reason), _) => {
+                let decision = match (trust, policy, routed) {
+                    (Ok(trust), Some(policy), Ok(routed)) => {
+                        self.decide_routed(&event, routed, policy, trust, now)
+                    }
+                    (Err(reason), _, _) => {
                         Decision::refused(Refusal::KeysUnavailable(reason.to_owned()))
                     }
-                    (Ok(_), Err(refusal)) => Decision::refused(refusal),
+                    (Ok(_), None, _) => {
+                        Decision::refused(Refusal::KeysUnavailable("no policy loaded".to_owned()))
+                    }
+                    (Ok(_), Some(_), Err(refusal)) => Decision::refused(refusal),
                 };
                 (decision, Some(event.kind), event.resource_arn)
             }
@@ -154,10 +188,16 @@ impl Engine {
         }
     }
 
-    /// Decides one parsed event.
-    pub fn decide(&self, event: &AuthorizerEvent, trust: &Trust, now: SystemTime) -> Decision {
+    /// Decides one parsed event under `policy`.
+    pub fn decide(
+        &self,
+        event: &AuthorizerEvent,
+        policy: &Policy,
+        trust: &Trust,
+        now: SystemTime,
+    ) -> Decision {
         match self.routed(event) {
-            Ok(routed) => self.decide_routed(event, routed, trust, now),
+            Ok(routed) => self.decide_routed(event, routed, policy, trust, now),
             Err(refusal) => Decision::refused(refusal),
         }
     }
@@ -166,6 +206,7 @@ impl Engine {
         &self,
         event: &AuthorizerEvent,
         routed: Routed,
+        policy: &Policy,
         trust: &Trust,
         now: SystemTime,
     ) -> Decision {
@@ -182,7 +223,7 @@ impl Engine {
             .first()
             .map(|id| format!("biscuit:{}", hex::encode(id)));
         let started = Instant::now();
-        let verdict = self.allowed(event, &verified, &revocation_ids, trust, now);
+        let verdict = self.allowed(event, policy, &verified, &revocation_ids, trust, now);
         Decision {
             verdict,
             identity: Some(identity),
@@ -217,6 +258,7 @@ impl Engine {
     fn allowed(
         &self,
         event: &AuthorizerEvent,
+        policy: &Policy,
         token: &VerifiedToken,
         revocation_ids: &[Vec<u8>],
         trust: &Trust,
@@ -251,8 +293,7 @@ impl Engine {
         };
         // Only the request facts some body of the policy or the token reads;
         // the probes evaluate the same policy and token, so need no others.
-        let used = self
-            .policy
+        let used = policy
             .request_predicates()
             .union(facts::Predicates::of_blocks(token.blocks()));
         let facts_of = |request: &RequestInfo| {
@@ -269,14 +310,14 @@ impl Engine {
         };
         admission::admit(
             token.blocks(),
-            self.policy.program(),
+            policy.program(),
             &request_facts,
             &settings.limits,
             &settings.caps,
             evaluations,
         )
         .map_err(Refusal::TooComplex)?;
-        let grant = self.policy.evaluate(token, request_facts, &options)?;
+        let grant = policy.evaluate(token, request_facts, &options)?;
         if settings.holder_binding {
             let presented = event.request.client_cert.as_deref();
             if grant
@@ -293,8 +334,7 @@ impl Engine {
                 // A probe only needs the verdict: no principal, context or
                 // bindings. One that cannot be decided (a limit, an error)
                 // counts as allowed: fail closed.
-                let refused = self
-                    .policy
+                let refused = policy
                     .allows(token, facts_of(&probe_request), &options)
                     .err()
                     .filter(PolicyRefusal::is_verdict);

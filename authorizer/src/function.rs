@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::SettingsArgs;
 use crate::engine::Engine;
+use crate::metrics::{MetricsArgs, Observed};
 use crate::policy::Policy;
 use crate::response::Answer;
 use crate::source::{self, ConfiguredSource, DocumentSource, FileSource, SecretSource};
@@ -37,15 +38,19 @@ pub struct FunctionConfig {
     /// A revocation list file (optional).
     #[arg(long, env = "REVOKED_FILE")]
     pub revoked_file: Option<PathBuf>,
-    /// The policy as Datalog text (for small policies set by the template).
+    /// Secrets Manager secret id holding the policy's Datalog text, refreshed
+    /// with the key map (operators change policy with one put-secret-value).
     #[arg(
         long,
-        env = "POLICY",
-        conflicts_with = "policy_file",
-        required_unless_present = "policy_file"
+        env = "POLICY_SECRET_ID",
+        conflicts_with_all = ["policy", "policy_file"],
+        required_unless_present_any = ["policy", "policy_file"]
     )]
+    pub policy_secret_id: Option<String>,
+    /// The policy as Datalog text (local runs; fixed for the process's life).
+    #[arg(long, env = "POLICY", conflicts_with = "policy_file")]
     pub policy: Option<String>,
-    /// A policy file.
+    /// A policy file (local runs; read once at start).
     #[arg(long, env = "POLICY_FILE")]
     pub policy_file: Option<PathBuf>,
     /// Seconds the parsed key map is used before it is refreshed.
@@ -57,6 +62,9 @@ pub struct FunctionConfig {
     /// Decision settings.
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Metrics (CloudWatch embedded metric format).
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// Why the function cannot start.
@@ -98,15 +106,20 @@ impl Function<ConfiguredSource> {
     /// Builds the engine and the sources described by `config`. Secrets
     /// Manager clients are only built when a secret is configured.
     pub async fn from_config(config: &FunctionConfig) -> Result<Self, StartError> {
-        let policy_text = match (&config.policy, &config.policy_file) {
-            (Some(text), _) => text.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| StartError::Policy(format!("cannot read {}: {e}", path.display())))?,
-            (None, None) => return Err(StartError::Policy("set POLICY or POLICY_FILE".into())),
-        };
-        let policy = Policy::parse(&policy_text).map_err(|e| StartError::Policy(e.to_string()))?;
-        let client = match (&config.keysets_secret_id, &config.revoked_secret_id) {
-            (None, None) => None,
+        let policy_text =
+            match (&config.policy, &config.policy_file) {
+                (Some(text), _) => Some(text.clone()),
+                (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    StartError::Policy(format!("cannot read {}: {e}", path.display()))
+                })?),
+                (None, None) => None,
+            };
+        let client = match (
+            &config.keysets_secret_id,
+            &config.revoked_secret_id,
+            &config.policy_secret_id,
+        ) {
+            (None, None, None) => None,
             _ => Some(source::secrets_client().await),
         };
         let source = |secret: &Option<String>, file: &Option<PathBuf>| match (secret, file, &client)
@@ -125,17 +138,30 @@ impl Function<ConfiguredSource> {
             ttl: Duration::from_secs(config.cache_ttl_seconds),
             max_staleness: Duration::from_secs(config.max_staleness_seconds),
         };
-        let engine = Engine::new(
-            policy,
-            config
-                .settings
-                .settings()
-                .map_err(|e| StartError::Settings(e.to_string()))?,
-        );
-        Ok(Function::new(
-            engine,
-            TrustCache::new(keys, revoked, freshness),
-        ))
+        let settings = config
+            .settings
+            .settings()
+            .map_err(|e| StartError::Settings(e.to_string()))?;
+        let trust = TrustCache::new(keys, revoked, freshness);
+        let (engine, trust) = match (policy_text, &config.policy_secret_id, &client) {
+            (Some(text), _, _) => {
+                let policy = Policy::parse(&text).map_err(|e| StartError::Policy(e.to_string()))?;
+                (Engine::new(policy, settings), trust)
+            }
+            (None, Some(id), Some(client)) => (
+                Engine::without_policy(settings),
+                trust.with_policy(ConfiguredSource::Secret(SecretSource::new(
+                    client.clone(),
+                    id.clone(),
+                ))),
+            ),
+            _ => {
+                return Err(StartError::Policy(
+                    "set POLICY_SECRET_ID, POLICY or POLICY_FILE".into(),
+                ))
+            }
+        };
+        Ok(Function::new(engine, trust))
     }
 }
 
@@ -161,8 +187,14 @@ impl<S: DocumentSource> Function<S> {
             self.trust.load_shards(trust, incoming.route()).await;
         }
         let trust = trust.as_deref().map_err(String::as_str);
-        let evaluated = self.engine.finish(incoming, trust, SystemTime::now());
-        crate::log::decision(&evaluated);
+        let policy = self.trust.policy();
+        let evaluated = self
+            .engine
+            .finish(policy.as_deref(), incoming, trust, SystemTime::now());
+        let observed = Observed {
+            trust_age: self.trust.status().last_success.map(|at| at.elapsed()),
+        };
+        crate::log::decision(&evaluated, observed);
         match evaluated.answer {
             Answer::Respond(response) => Ok(response),
             Answer::Unauthorized => Err(Unauthorized),

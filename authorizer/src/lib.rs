@@ -28,6 +28,7 @@
 //! - [`config`]: settings from flags or environment, and file loaders.
 //! - [`cli`]: the `authz` operator commands, one module each.
 //! - [`log`]: logging setup and the one line per decision.
+//! - [`metrics`]: CloudWatch embedded-metric-format events (the decision line is one).
 
 #![forbid(unsafe_code)]
 
@@ -48,6 +49,7 @@ pub mod key_choice;
 pub mod keymap;
 pub mod keyset;
 pub mod log;
+pub mod metrics;
 pub mod path;
 pub mod policy;
 pub mod probe;

@@ -2,6 +2,7 @@
 
 use crate::decision::Outcome;
 use crate::engine::Evaluated;
+use crate::metrics::{self, DecisionEvent, Observed, Shape};
 
 /// Starts logging to stderr: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, else
 /// text; the level from `RUST_LOG` (default `info`).
@@ -23,7 +24,12 @@ pub fn init() {
 }
 
 /// Logs one decision: outcome, reason, verified domain, key id and timings.
-pub fn decision(evaluated: &Evaluated) {
+/// With metrics on, the line is the decision's EMF wide event (see
+/// [`crate::metrics`]); otherwise a `tracing` line. Either way, one line.
+pub fn decision(evaluated: &Evaluated, observed: Observed) {
+    if metrics::emit(Shape::Decision, &DecisionEvent::new(evaluated, observed)) {
+        return;
+    }
     let decision = &evaluated.decision;
     let identity = decision.identity.as_ref();
     let domain = identity.map(|i| i.domain.as_str());

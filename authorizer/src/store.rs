@@ -398,6 +398,19 @@ impl KeyStore {
         }
     }
 
+    /// The key sets of the whole map, or of the loaded shards (parses every domain).
+    pub fn to_key_sets(&self) -> KeySets {
+        match self {
+            KeyStore::Whole(map) => map.to_key_sets(),
+            KeyStore::Sharded(sharded) => sharded
+                .slots
+                .iter()
+                .filter_map(|slot| slot.map.get())
+                .flat_map(|map| map.to_key_sets())
+                .collect(),
+        }
+    }
+
     /// Shards loaded so far (0 for a whole map).
     pub fn loaded_shard_count(&self) -> usize {
         match self {

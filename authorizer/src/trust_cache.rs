@@ -11,7 +11,13 @@
 //! A sharded key map is read as its manifest here; the shards a token needs are
 //! loaded by [`TrustCache::load_shards`] before its decision, at the versions
 //! the manifest names, and kept until a new manifest names other versions.
+//!
+//! The policy, when it is read from a source too (`POLICY_SECRET_ID`), is
+//! refreshed with the rest and parsed once per version; a version that does
+//! not parse is refused (logged and counted) and the last good policy keeps
+//! serving; with no good policy at all (a cold start) every request is refused.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -19,6 +25,8 @@ use tokio::sync::Mutex;
 
 use crate::engine::Trust;
 use crate::keymap::KeyMap;
+use crate::metrics;
+use crate::policy::Policy;
 use crate::revocation::RevocationList;
 use crate::source::{Document, DocumentSource, SourceError};
 use crate::store::{KeyStore, Route, Stored};
@@ -57,6 +65,24 @@ struct Loaded {
     confirmed_at: Instant,
     /// Next time a refresh is due.
     refresh_at: Instant,
+    /// The policy in force, when it is read from a source.
+    policy: Option<LoadedPolicy>,
+}
+
+/// The policy in force and the newest version seen (which may be one that was refused).
+#[derive(Debug, Clone)]
+struct LoadedPolicy {
+    version: String,
+    policy: Arc<Policy>,
+}
+
+/// What the cache knows about its own health, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStatus {
+    /// When the sources were last read successfully (`None`: never).
+    pub last_success: Option<Instant>,
+    /// Failed refreshes since start.
+    pub refresh_failures: u64,
 }
 
 /// Caches the key map (and the revocation list, if configured) from their sources.
@@ -64,8 +90,10 @@ struct Loaded {
 pub struct TrustCache<S> {
     keys: S,
     revoked: Option<S>,
+    policy: Option<S>,
     freshness: Freshness,
     loaded: RwLock<Option<Loaded>>,
+    failures: AtomicU64,
     /// Held while a refresh runs, so there is one at a time.
     refreshing: Mutex<()>,
 }
@@ -76,9 +104,42 @@ impl<S: DocumentSource> TrustCache<S> {
         TrustCache {
             keys,
             revoked,
+            policy: None,
             freshness,
             loaded: RwLock::new(None),
+            failures: AtomicU64::new(0),
             refreshing: Mutex::new(()),
+        }
+    }
+
+    /// Reads the policy from `source` too, with the same refresh rules.
+    pub fn with_policy(mut self, source: S) -> TrustCache<S> {
+        self.policy = Some(source);
+        self
+    }
+
+    /// The policy read from the policy source, as of the last refresh
+    /// (`None` without a policy source, or before the first good read).
+    pub fn policy(&self) -> Option<Arc<Policy>> {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loaded
+            .as_ref()
+            .and_then(|l| l.policy.as_ref())
+            .map(|p| p.policy.clone())
+    }
+
+    /// The last successful read and the count of failed refreshes.
+    pub fn status(&self) -> CacheStatus {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        CacheStatus {
+            last_success: loaded.as_ref().map(|l| l.confirmed_at),
+            refresh_failures: self.failures.load(Ordering::Relaxed),
         }
     }
 
@@ -117,6 +178,12 @@ impl<S: DocumentSource> TrustCache<S> {
             Some(source) => Some(source.fetch().await.map_err(|e| e.to_string())?),
             None => None,
         };
+        let policy = match &self.policy {
+            Some(source) => {
+                Some(self.policy_for(source.fetch().await.map_err(|e| e.to_string())?)?)
+            }
+            None => None,
+        };
         let previous = self.snapshot();
         let unchanged = previous
             .as_ref()
@@ -141,8 +208,49 @@ impl<S: DocumentSource> TrustCache<S> {
             revoked_version: revoked.map(|d| d.version),
             confirmed_at: now,
             refresh_at: now + self.freshness.ttl,
+            policy,
         });
         Ok(trust)
+    }
+
+    /// The policy to serve after reading `document`: the same one for the
+    /// same version; the new one if it parses; else the last good one, and
+    /// with none, an error (fail closed).
+    fn policy_for(&self, document: Document) -> Result<LoadedPolicy, String> {
+        let previous = self
+            .loaded
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .and_then(|l| l.policy.clone());
+        if let Some(previous) = previous.as_ref().filter(|p| p.version == document.version) {
+            return Ok(previous.clone());
+        }
+        let name = self.policy.as_ref().map_or("policy", |s| s.name());
+        let parsed = std::str::from_utf8(&document.content)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Policy::parse(text).map_err(|e| e.to_string()));
+        match (parsed, previous) {
+            (Ok(policy), _) => {
+                tracing::info!(version = %document.version, "loaded policy");
+                Ok(LoadedPolicy {
+                    version: document.version,
+                    policy: Arc::new(policy),
+                })
+            }
+            (Err(error), Some(previous)) => {
+                tracing::error!(%error, version = %document.version, "{name}: policy version refused; the last good policy keeps serving");
+                metrics::policy_rejected(&document.version, &error);
+                Ok(LoadedPolicy {
+                    version: document.version,
+                    policy: previous.policy,
+                })
+            }
+            (Err(error), None) => {
+                metrics::policy_rejected(&document.version, &error);
+                Err(format!("{name}: {error}"))
+            }
+        }
     }
 
     fn snapshot(&self) -> Option<(Arc<Trust>, String, Option<String>)> {
@@ -242,6 +350,8 @@ impl<S: DocumentSource> TrustCache<S> {
     }
 
     fn after_failure(&self, now: Instant, error: String) -> Result<Arc<Trust>, String> {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        metrics::refresh_failed(&error);
         let mut loaded = self
             .loaded
             .write()
@@ -450,6 +560,73 @@ mod tests {
             2,
             "one refresh for all 64 callers"
         );
+    }
+
+    fn policy_cache(answers: Vec<Result<Document, SourceError>>) -> TrustCache<Fake> {
+        TrustCache::new(
+            Fake::new(vec![doc("k1", EMPTY)]),
+            None,
+            Freshness {
+                ttl: Duration::ZERO,
+                ..Freshness::default()
+            },
+        )
+        .with_policy(Fake::new(answers))
+    }
+
+    #[tokio::test]
+    async fn a_policy_version_is_parsed_once_and_a_bad_one_keeps_the_last_good_policy() {
+        let cache = policy_cache(vec![
+            doc("p1", "allow if true;"),
+            doc("p1", "allow if true;"),
+            doc("p2", "allow if this does not parse ("),
+            doc("p2", "allow if this does not parse ("),
+            doc("p3", "deny if true;"),
+        ]);
+        cache.get().await.expect("loaded");
+        let first = cache.policy().expect("a policy");
+        cache.get().await.expect("same version");
+        assert!(Arc::ptr_eq(&first, &cache.policy().expect("a policy")));
+        cache
+            .get()
+            .await
+            .expect("a bad policy version is not a failed refresh");
+        assert!(
+            Arc::ptr_eq(&first, &cache.policy().expect("a policy")),
+            "the last good policy keeps serving"
+        );
+        assert_eq!(cache.status().refresh_failures, 0);
+        cache.get().await.expect("the bad version again");
+        cache.get().await.expect("a good version");
+        assert!(
+            !Arc::ptr_eq(&first, &cache.policy().expect("a policy")),
+            "a new good version replaces it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cold_start_without_a_policy_that_parses_fails_closed() {
+        let cache = policy_cache(vec![
+            doc("p1", "not datalog ("),
+            doc("p2", "allow if true;"),
+        ]);
+        let error = cache.get().await.expect_err("no good policy yet");
+        assert!(error.contains("fake"), "{error}");
+        assert!(cache.policy().is_none());
+        assert_eq!(cache.status().refresh_failures, 1);
+        assert!(cache.status().last_success.is_none());
+        cache.get().await.expect("the next request tries again");
+        assert!(cache.policy().is_some());
+        assert!(cache.status().last_success.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_policy_source_that_cannot_be_read_is_a_failed_refresh() {
+        let cache = policy_cache(vec![doc("p1", "allow if true;"), down()]);
+        cache.get().await.expect("loaded");
+        cache.get().await.expect("stale but fine");
+        assert_eq!(cache.status().refresh_failures, 1);
+        assert!(cache.policy().is_some());
     }
 
     #[tokio::test]

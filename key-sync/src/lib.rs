@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: configuration from flags or environment variables.
 //! - [`fetch`]: HTTPS GET of one domain's `/.well-known/biscuit-web-keys`, bounded.
+//! - [`metrics`]: the round's metrics (domains by status, expiring keys, writes) in EMF.
 //! - [`merge`]: the new key map from the current one and this round's results
 //!   (one owner per public key, per-domain quotas).
 //! - [`store`]: reading and writing the key-map secret (writes that always land, checked).
@@ -16,5 +17,6 @@
 pub mod config;
 pub mod fetch;
 pub mod merge;
+pub mod metrics;
 pub mod store;
 pub mod sync;

@@ -35,6 +35,9 @@ pub struct Summary {
     pub shards_written: Vec<usize>,
     /// The manifest's generation now stored, for a sharded map.
     pub generation: Option<u64>,
+    /// Per domain, the `expires_at` of each key now stored that has one (for metrics; not printed).
+    #[serde(skip)]
+    pub key_expiry: BTreeMap<String, Vec<chrono::DateTime<chrono::FixedOffset>>>,
 }
 
 impl Summary {
@@ -145,6 +148,7 @@ impl Syncer {
                 stored.version_id
             };
             return Ok(Summary {
+                key_expiry: key_expiry(&merged.next),
                 domains: merged.reports,
                 written,
                 version_id,
@@ -176,6 +180,7 @@ impl Syncer {
             (true, version, Some(generation))
         };
         Ok(Summary {
+            key_expiry: key_expiry(&merged.next),
             domains: merged.reports,
             written,
             version_id,
@@ -257,4 +262,15 @@ impl Syncer {
         }
         results
     }
+}
+
+/// Per domain, the `expires_at` of each stored key that has one.
+fn key_expiry(key_sets: &KeySets) -> BTreeMap<String, Vec<chrono::DateTime<chrono::FixedOffset>>> {
+    key_sets
+        .iter()
+        .map(|(domain, keys)| {
+            let expiry = keys.iter().filter_map(|key| key.expires_at).collect();
+            (domain.clone(), expiry)
+        })
+        .collect()
 }

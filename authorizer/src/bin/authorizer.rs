@@ -11,6 +11,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     authorizer::log::init();
     let config = FunctionConfig::try_parse_from(["authorizer"]).map_err(|e| e.to_string())?;
+    authorizer::metrics::init(&config.metrics, authorizer::metrics::Sink::Stdout);
+    authorizer::metrics::cold_start("authorizer");
     let function = Function::from_config(&config).await?;
     function.preload().await;
     let function = &function;

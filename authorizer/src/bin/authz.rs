@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run saved API Gateway events through the authorizer's decision path, one JSON line each.
     Replay(Box<cli::replay::ReplayArgs>),
+    /// Run policy test suites (YAML cases: request, token as Datalog, expected answer); fails on any mismatch.
+    Test(Box<cli::policy_test::TestArgs>),
     /// Create a root key pair for a domain: a private key file and its BWKS item.
     Keygen(cli::keygen::KeygenArgs),
     /// Assemble a domain's /.well-known/biscuit-web-keys document from BWKS items.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     let out = &mut std::io::stdout().lock();
     let result: Result<(), CliError> = match &cli.command {
         Command::Replay(args) => cli::replay::run(args, out),
+        Command::Test(args) => cli::policy_test::run(args, out),
         Command::Keygen(args) => cli::keygen::run(args, out),
         Command::Bwks(args) => cli::bwks::run(args, out),
         Command::Keymap(args) => cli::keymap::run(args, out),

@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod keymap;
 pub mod mint;
+pub mod policy_test;
 pub mod replay;
 #[cfg(feature = "lambda")]
 pub mod revoke;

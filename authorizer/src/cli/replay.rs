@@ -61,7 +61,7 @@ fn replay_one(engine: &Engine, trust: &Trust, path: &Path, now: SystemTime) -> V
         }
     };
     let evaluated = engine.evaluate(event, Ok(trust), now);
-    crate::log::decision(&evaluated);
+    crate::log::decision(&evaluated, crate::metrics::Observed::default());
     let response = match evaluated.answer {
         Answer::Respond(response) => response,
         Answer::Unauthorized => Value::Null,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use key_sync::config::SyncConfig;
+use key_sync::metrics::{self, KeySyncMetricsArgs};
 use key_sync::sync::{Summary, Syncer};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -15,6 +16,8 @@ use serde_json::Value;
 struct Cli {
     #[command(flatten)]
     config: SyncConfig,
+    #[command(flatten)]
+    metrics: KeySyncMetricsArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -29,6 +32,12 @@ enum Command {
 async fn main() -> ExitCode {
     authorizer::log::init();
     let cli = Cli::parse();
+    // `once` prints its summary on stdout: its metrics go to stderr.
+    cli.metrics.init(match cli.command {
+        Some(Command::Once) => authorizer::metrics::Sink::Stderr,
+        None => authorizer::metrics::Sink::Stdout,
+    });
+    let window = cli.metrics.window();
     let secrets = authorizer::source::secrets_client().await;
     let syncer = match Syncer::new(cli.config, secrets) {
         Ok(syncer) => syncer,
@@ -38,7 +47,7 @@ async fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Once) => match syncer.run().await {
+        Some(Command::Once) => match run(&syncer, window).await {
             Ok(summary) => {
                 println!(
                     "{}",
@@ -58,7 +67,7 @@ async fn main() -> ExitCode {
         None => {
             let syncer = &syncer;
             let handler =
-                service_fn(move |_: LambdaEvent<Value>| async move { round(syncer).await });
+                service_fn(move |_: LambdaEvent<Value>| async move { round(syncer, window).await });
             match lambda_runtime::run(handler).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -73,8 +82,8 @@ async fn main() -> ExitCode {
 /// One scheduled round: the summary, or an error (after writing what could be
 /// written) so the schedule's error metric and alarm see domains an operator
 /// must look at.
-async fn round(syncer: &Syncer) -> Result<Summary, String> {
-    let summary = syncer.run().await.map_err(|e| e.to_string())?;
+async fn round(syncer: &Syncer, window: std::time::Duration) -> Result<Summary, String> {
+    let summary = run(syncer, window).await.map_err(|e| e.to_string())?;
     let needing_operator = summary.needing_operator();
     if needing_operator.is_empty() {
         Ok(summary)
@@ -85,4 +94,20 @@ async fn round(syncer: &Syncer) -> Result<Summary, String> {
             serde_json::to_string(&summary).unwrap_or_default()
         ))
     }
+}
+
+/// One round, with its metrics.
+async fn run(
+    syncer: &Syncer,
+    window: std::time::Duration,
+) -> Result<Summary, key_sync::sync::SyncError> {
+    let result = syncer.run().await;
+    let error = result.as_ref().err().map(ToString::to_string);
+    metrics::round_end(
+        result
+            .as_ref()
+            .map_err(|_| error.as_deref().unwrap_or_default()),
+        window,
+    );
+    result
 }

@@ -80,8 +80,10 @@ def translated():
 
 
 def statements(role):
+    """A role's policy statements; a statement under Fn::If is read as its condition-true branch."""
     for policy in role["Properties"].get("Policies", []):
-        yield from policy["PolicyDocument"]["Statement"]
+        for statement in policy["PolicyDocument"]["Statement"]:
+            yield statement["Fn::If"][1] if "Fn::If" in statement else statement
 
 
 def as_list(value):
@@ -230,8 +232,6 @@ def main():
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for statement in statements(resource):
-            if "Fn::If" in statement:
-                condition, statement, _ = statement["Fn::If"]
             actions = set(as_list(statement["Action"]))
             secret_actions = {a for a in actions if a.startswith("secretsmanager:")}
             if not secret_actions:

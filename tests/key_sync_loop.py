@@ -86,7 +86,10 @@ class BwksServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # key-sync opens up to 64 connections at once
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(WORK / "server.pem", WORK / "server.key")
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)

@@ -340,17 +340,8 @@ impl From<&KeySets> for KeyMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyset::tests::item;
     use biscuit_auth::KeyPair;
-
-    fn item(key: &KeyPair, key_id: u32, expires_at: Option<&str>) -> Value {
-        serde_json::json!({
-            "algorithm": "ed25519",
-            "key_bytes": key.public().to_bytes_hex(),
-            "key_id": key_id,
-            "issuer": null,
-            "expires_at": expires_at,
-        })
-    }
 
     #[test]
     fn loading_parses_no_domain_and_first_use_parses_one() {

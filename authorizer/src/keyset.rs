@@ -281,12 +281,13 @@ pub fn assign_owners(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::keymap::{KeyMap, KeyMapError};
     use biscuit_auth::KeyPair;
 
-    fn item(key: &KeyPair, key_id: u32, expires_at: Option<&str>) -> Value {
+    /// A BWKS item of `key` as JSON (shared with the key map's tests).
+    pub(crate) fn item(key: &KeyPair, key_id: u32, expires_at: Option<&str>) -> Value {
         serde_json::json!({
             "algorithm": "ed25519",
             "key_bytes": key.public().to_bytes_hex(),

@@ -121,10 +121,7 @@ impl<S: DocumentSource> TrustCache<S> {
     /// The policy read from the policy source, as of the last refresh
     /// (`None` without a policy source, or before the first good read).
     pub fn policy(&self) -> Option<Arc<Policy>> {
-        let loaded = self
-            .loaded
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let loaded = self.read_loaded();
         loaded
             .as_ref()
             .and_then(|l| l.policy.as_ref())
@@ -133,10 +130,7 @@ impl<S: DocumentSource> TrustCache<S> {
 
     /// The last successful read and the count of failed refreshes.
     pub fn status(&self) -> CacheStatus {
-        let loaded = self
-            .loaded
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let loaded = self.read_loaded();
         CacheStatus {
             last_success: loaded.as_ref().map(|l| l.confirmed_at),
             refresh_failures: self.failures.load(Ordering::Relaxed),
@@ -161,11 +155,21 @@ impl<S: DocumentSource> TrustCache<S> {
         }
     }
 
-    fn current(&self, now: Instant) -> Option<Arc<Trust>> {
-        let loaded = self
-            .loaded
+    /// The loaded state; a poisoned lock still holds consistent data (writers replace it whole).
+    fn read_loaded(&self) -> std::sync::RwLockReadGuard<'_, Option<Loaded>> {
+        self.loaded
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_loaded(&self) -> std::sync::RwLockWriteGuard<'_, Option<Loaded>> {
+        self.loaded
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn current(&self, now: Instant) -> Option<Arc<Trust>> {
+        let loaded = self.read_loaded();
         loaded
             .as_ref()
             .filter(|loaded| now < loaded.refresh_at)
@@ -198,10 +202,7 @@ impl<S: DocumentSource> TrustCache<S> {
                 Arc::new(self.parse(&keys, revoked.as_ref(), previous)?)
             }
         };
-        let mut loaded = self
-            .loaded
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded = self.write_loaded();
         *loaded = Some(Loaded {
             trust: trust.clone(),
             keys_version: keys.version,
@@ -217,12 +218,7 @@ impl<S: DocumentSource> TrustCache<S> {
     /// same version; the new one if it parses; else the last good one, and
     /// with none, an error (fail closed).
     fn policy_for(&self, document: Document) -> Result<LoadedPolicy, String> {
-        let previous = self
-            .loaded
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .as_ref()
-            .and_then(|l| l.policy.clone());
+        let previous = self.read_loaded().as_ref().and_then(|l| l.policy.clone());
         if let Some(previous) = previous.as_ref().filter(|p| p.version == document.version) {
             return Ok(previous.clone());
         }
@@ -254,10 +250,7 @@ impl<S: DocumentSource> TrustCache<S> {
     }
 
     fn snapshot(&self) -> Option<(Arc<Trust>, String, Option<String>)> {
-        let loaded = self
-            .loaded
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let loaded = self.read_loaded();
         loaded.as_ref().map(|l| {
             (
                 l.trust.clone(),
@@ -340,10 +333,7 @@ impl<S: DocumentSource> TrustCache<S> {
 
     /// Makes the next [`TrustCache::get`] refresh.
     fn refresh_now(&self) {
-        let mut loaded = self
-            .loaded
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded = self.write_loaded();
         if let Some(loaded) = loaded.as_mut() {
             loaded.refresh_at = Instant::now();
         }
@@ -352,10 +342,7 @@ impl<S: DocumentSource> TrustCache<S> {
     fn after_failure(&self, now: Instant, error: String) -> Result<Arc<Trust>, String> {
         self.failures.fetch_add(1, Ordering::Relaxed);
         metrics::refresh_failed(&error);
-        let mut loaded = self
-            .loaded
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded = self.write_loaded();
         let Some(loaded) = loaded.as_mut() else {
             tracing::error!(%error, "no trust material: refusing every request until a read succeeds");
             return Err(error);

@@ -29,10 +29,12 @@ fn metrics(c: &mut Criterion) {
     let args = MetricsArgs {
         metrics_namespace: Some("Bench".into()),
         metrics_per_domain: true,
+        lambda_log_level: Default::default(),
     };
     let mut emf = Metrics::new(&args).expect("metrics on");
     let observed = Observed {
         trust_age: Some(Duration::from_secs(42)),
+        ..Observed::default()
     };
     let mut line = Vec::with_capacity(1024);
 
@@ -45,7 +47,7 @@ fn metrics(c: &mut Criterion) {
             line.clear();
             emf.write(
                 Shape::Decision,
-                &DecisionEvent::new(&evaluated, observed),
+                &DecisionEvent::new(&evaluated, observed.clone()),
                 &mut line,
             )
         })

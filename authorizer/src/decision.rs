@@ -92,6 +92,9 @@ pub enum Refusal {
     /// The key map or revocation list is not available: fail closed.
     #[error("trusted keys are unavailable: {0}")]
     KeysUnavailable(String),
+    /// No version of the policy parses: fail closed.
+    #[error("no policy is in force: {0}")]
+    PolicyUnavailable(String),
 }
 
 impl Refusal {
@@ -120,7 +123,8 @@ impl Refusal {
             | Refusal::AmbiguousKey(_)
             | Refusal::DomainClaimMismatch { .. }
             | Refusal::Revoked { .. }
-            | Refusal::KeysUnavailable(_) => Outcome::Unauthorized,
+            | Refusal::KeysUnavailable(_)
+            | Refusal::PolicyUnavailable(_) => Outcome::Unauthorized,
         }
     }
 
@@ -169,6 +173,7 @@ impl Refusal {
             Refusal::TokenBroaderThanRequest { .. } => "token_broader_than_request",
             Refusal::HolderMismatch => "holder_binding_mismatch",
             Refusal::KeysUnavailable(_) => "keys_unavailable",
+            Refusal::PolicyUnavailable(_) => "policy_unavailable",
         }
     }
 
@@ -222,11 +227,63 @@ impl Decision {
         }
     }
 
-    /// Human-readable reason.
+    /// Human-readable reason, at most [`MAX_REASON_BYTES`] and escaped (see [`excerpt`]):
+    /// a check's text comes from the token, so it is attacker-written.
     pub fn reason(&self) -> String {
         match &self.verdict {
             Ok(_) => "allowed by policy".to_owned(),
-            Err(refusal) => refusal.describe(),
+            Err(refusal) => excerpt(&refusal.describe(), MAX_REASON_BYTES),
         }
+    }
+
+    /// The principal API Gateway is told: the policy's `principal($p)`, else
+    /// the token's id; `None` for a token that did not verify.
+    pub fn principal(&self) -> Option<String> {
+        self.verdict
+            .as_ref()
+            .ok()
+            .and_then(|grant| grant.principal.clone())
+            .or_else(|| self.token_id.clone())
+    }
+}
+
+/// Longest reason text a decision logs, in bytes (before escaping).
+pub const MAX_REASON_BYTES: usize = 320;
+
+/// `text` cut to at most `max_bytes` on a character boundary (with a marker
+/// saying how much was left out), every control character escaped as
+/// `\u{..}`: one log line stays one line, whatever the token's text holds.
+pub fn excerpt(text: &str, max_bytes: usize) -> String {
+    let mut cut = text.len().min(max_bytes);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = String::with_capacity(cut + 32);
+    for c in text[..cut].chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    if cut < text.len() {
+        out.push_str(&format!("… ({} more bytes)", text.len() - cut));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_is_one_line_and_bounded() {
+        let hostile = format!("check if a(\"x\ny\r\u{85}z\"){}", "é".repeat(1000));
+        let out = excerpt(&hostile, MAX_REASON_BYTES);
+        assert!(!out.chars().any(char::is_control), "{out}");
+        assert!(out.contains("x\\u{a}y\\u{d}\\u{85}z"), "{out}");
+        assert!(out.len() < MAX_REASON_BYTES * 2, "{}", out.len());
+        assert!(out.ends_with("more bytes)"), "{out}");
+        assert_eq!(excerpt("short", 10), "short");
     }
 }

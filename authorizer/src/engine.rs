@@ -80,6 +80,32 @@ pub struct Evaluated {
     pub answer: Answer,
     /// Total time spent.
     pub elapsed: std::time::Duration,
+    /// What identifies the request in API Gateway's own logs.
+    pub trace: Trace,
+}
+
+/// The request's identity for tracing a decision: never a fact, never the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// API Gateway's request id (`requestContext.requestId`; none in TOKEN events).
+    pub request_id: Option<String>,
+    /// Route key or resource template.
+    pub route: Option<String>,
+    /// HTTP method.
+    pub method: Option<String>,
+    /// Request path, as the event gives it.
+    pub path: Option<String>,
+}
+
+impl Trace {
+    fn of(request: &RequestInfo) -> Trace {
+        Trace {
+            request_id: request.request_id.clone(),
+            route: request.route.clone(),
+            method: request.method.clone(),
+            path: request.path.clone(),
+        }
+    }
 }
 
 /// The policy and settings, built once at start.
@@ -157,8 +183,9 @@ impl Engine {
     ) -> Evaluated {
         let Incoming { started, read } = incoming;
         let policy = policy.or(self.policy.as_ref());
-        let (decision, kind, resource_arn) = match read {
+        let (decision, kind, resource_arn, trace) = match read {
             Ok((event, routed)) => {
+                let trace = Trace::of(&event.request);
                 let decision = match (trust, policy, routed) {
                     (Ok(trust), Some(policy), Ok(routed)) => {
                         self.decide_routed(&event, routed, policy, trust, now)
@@ -166,14 +193,14 @@ impl Engine {
                     (Err(reason), _, _) => {
                         Decision::refused(Refusal::KeysUnavailable(reason.to_owned()))
                     }
-                    (Ok(_), None, _) => {
-                        Decision::refused(Refusal::KeysUnavailable("no policy loaded".to_owned()))
-                    }
+                    (Ok(_), None, _) => Decision::refused(Refusal::PolicyUnavailable(
+                        "no policy version parses".to_owned(),
+                    )),
                     (Ok(_), Some(_), Err(refusal)) => Decision::refused(refusal),
                 };
-                (decision, Some(event.kind), event.resource_arn)
+                (decision, Some(event.kind), event.resource_arn, trace)
             }
-            Err(refusal) => (Decision::refused(refusal), None, None),
+            Err(refusal) => (Decision::refused(refusal), None, None, Trace::default()),
         };
         let answer = response::answer(
             &decision,
@@ -185,6 +212,7 @@ impl Engine {
             decision,
             answer,
             elapsed: started.elapsed(),
+            trace,
         }
     }
 

@@ -111,6 +111,8 @@ pub struct RequestInfo {
     pub headers: Vec<(String, String)>,
     /// SHA-256 fingerprint (hex) of the mutual TLS client certificate, if one was presented.
     pub client_cert: Option<String>,
+    /// API Gateway's id of the request (`requestContext.requestId`), for tracing; never a fact.
+    pub request_id: Option<String>,
 }
 
 /// One authorizer event, parsed.
@@ -172,6 +174,7 @@ impl AuthorizerEvent {
                 let headers = [&event.headers, &event.multi_value_headers];
                 // WebSocket `$connect` events carry no account id in their context.
                 let request = RequestInfo {
+                    request_id: context.request_id.clone(),
                     method: event.http_method.map(|m| m.to_string()),
                     path: event.path,
                     route: event.resource.or(route_key),
@@ -214,6 +217,7 @@ impl AuthorizerEvent {
                     .unwrap_or_default();
                 let context = event.request_context;
                 let request = RequestInfo {
+                    request_id: context.request_id.clone(),
                     method: Some(context.http.method.to_string()),
                     path: event.raw_path.or(context.http.path),
                     route: event.route_key.or(context.route_key),

@@ -180,7 +180,12 @@ impl<S: DocumentSource> Function<S> {
     }
 
     /// Decides one event: the response document, or the error `Unauthorized`.
-    pub async fn handle(&self, event: Value) -> Result<Value, Unauthorized> {
+    /// `invocation_id` is Lambda's request id, logged with the decision.
+    pub async fn handle(
+        &self,
+        event: Value,
+        invocation_id: Option<String>,
+    ) -> Result<Value, Unauthorized> {
         let incoming = self.engine.read(event);
         let trust = self.trust.get().await;
         if let Ok(trust) = &trust {
@@ -193,6 +198,9 @@ impl<S: DocumentSource> Function<S> {
             .finish(policy.as_deref(), incoming, trust, SystemTime::now());
         let observed = Observed {
             trust_age: self.trust.status().last_success.map(|at| at.elapsed()),
+            invocation_id,
+            policy: self.trust.policy_status(),
+            keymap_version: self.trust.keys_version(),
         };
         crate::log::decision(&evaluated, observed);
         match evaluated.answer {

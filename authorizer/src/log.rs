@@ -2,32 +2,74 @@
 
 use crate::decision::Outcome;
 use crate::engine::Evaluated;
-use crate::metrics::{self, DecisionEvent, Observed, Shape};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+use crate::metrics::{self, DecisionEvent, LogLevel, Observed};
 
 /// Starts logging to stderr: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, else
-/// text; the level from `RUST_LOG` (default `info`).
+/// text; the level from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`,
+/// else `info`. The runtime's own ERROR line for every `Unauthorized` answer
+/// (an ordinary 401, already logged as a decision) is left out.
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .ok()
+            .and_then(|name| LogLevel::parse(&name).ok())
+            .unwrap_or_default();
+        tracing_subscriber::EnvFilter::new(directive(level))
+    });
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT")
         .is_ok_and(|format| format.eq_ignore_ascii_case("json"));
-    // A second init (tests, embedding) keeps the first subscriber.
-    let _ = if json {
-        builder.json().flatten_event(true).without_time().try_init()
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time();
+    let layer = if json {
+        layer.json().flatten_event(true).boxed()
     } else {
-        builder.without_time().try_init()
+        layer.boxed()
     };
+    // A second init (tests, embedding) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(
+            layer
+                .with_filter(filter)
+                .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                    !is_handler_error_echo(metadata)
+                })),
+        )
+        .try_init();
+}
+
+/// The `tracing` directive for a Lambda log level (FATAL has no `tracing` level: errors only).
+fn directive(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error | LogLevel::Fatal => "error",
+    }
+}
+
+/// The runtime's echo of a handler's `Err` (`error!("{error:?}")` in
+/// lambda_runtime's panic layer, a message and no other field); its report of
+/// a panic carries an `error` field and is kept. The handler's only error is
+/// `Unauthorized`, each one logged as a decision already.
+fn is_handler_error_echo(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target() == "lambda_runtime::layers::panic"
+        && metadata.is_event()
+        && metadata.fields().field("error").is_none()
 }
 
 /// Logs one decision: outcome, reason, verified domain, key id and timings.
 /// With metrics on, the line is the decision's EMF wide event (see
 /// [`crate::metrics`]); otherwise a `tracing` line. Either way, one line.
 pub fn decision(evaluated: &Evaluated, observed: Observed) {
-    if metrics::emit(Shape::Decision, &DecisionEvent::new(evaluated, observed)) {
+    let event = DecisionEvent::new(evaluated, observed.clone());
+    if metrics::emit(event.shape(), &event) {
         return;
     }
     let decision = &evaluated.decision;
@@ -38,18 +80,46 @@ pub fn decision(evaluated: &Evaluated, observed: Observed) {
     let total_us = evaluated.elapsed.as_micros() as u64;
     let outcome = decision.outcome();
     let reason_kind = decision.reason_kind();
-    let reason = decision.reason();
+    let trace = &evaluated.trace;
+    let principal = decision.principal();
+    let policy_version = observed.policy.as_ref().and_then(|p| p.version.as_deref());
     if outcome == Outcome::Allow {
         tracing::info!(
             ?outcome,
             reason_kind,
             domain,
             key_id,
+            principal,
+            request_id = observed.invocation_id,
+            apigw_request_id = trace.request_id,
+            route = trace.route,
+            method = trace.method,
+            path = trace.path,
+            policy_version,
+            keymap_version = observed.keymap_version,
             evaluation_us,
             total_us,
             "decision"
         );
     } else {
-        tracing::warn!(?outcome, reason_kind, %reason, domain, key_id, evaluation_us, total_us, "decision");
+        let reason = decision.reason();
+        tracing::warn!(
+            ?outcome,
+            reason_kind,
+            %reason,
+            domain,
+            key_id,
+            principal,
+            request_id = observed.invocation_id,
+            apigw_request_id = trace.request_id,
+            route = trace.route,
+            method = trace.method,
+            path = trace.path,
+            policy_version,
+            keymap_version = observed.keymap_version,
+            evaluation_us,
+            total_us,
+            "decision"
+        );
     }
 }

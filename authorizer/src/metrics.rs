@@ -15,7 +15,14 @@
 //! `reason_kind`. A per-domain dimension, `domain` and `outcome`, only when
 //! the operator opts in (`METRICS_PER_DOMAIN`): it is one metric per domain.
 //! Only the *verified* domain is ever a dimension, never a hint from the
-//! token, so a caller cannot create metrics.
+//! token, so a caller cannot create metrics; a line declares that dimension
+//! set only when it carries a verified domain (the EMF specification forbids
+//! naming an absent member).
+//!
+//! Metric lines are never filtered by log level: Lambda's log-level filter
+//! (`AWS_LAMBDA_LOG_LEVEL`, with JSON logs) drops lines below the configured
+//! level and lines without one, and the metric with them. So every EMF line
+//! carries a `level` of at least the configured one.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -29,6 +36,7 @@ use metrique::writer::{Entry, EntryWriter, MetricValue, Unit, Value};
 
 use crate::decision::Outcome;
 use crate::engine::Evaluated;
+use crate::policy::PolicyStatus;
 use crate::response::Answer;
 
 /// Metric and property names; the template's alarms and dashboard use these.
@@ -50,6 +58,11 @@ pub mod names {
     pub const POLICY_REJECTED: &str = "PolicyVersionsRejected";
     /// One per cold start of a function (Count).
     pub const COLD_STARTS: &str = "ColdStarts";
+    /// Per decision, when the policy is read from a secret: 1 while the policy in
+    /// force is not the current version (a fallback, or none at all), else 0.
+    pub const SERVING_FALLBACK_POLICY: &str = "ServingFallbackPolicy";
+    /// One per key map shard that could not be read or parsed (Count).
+    pub const SHARD_LOAD_FAILURES: &str = "KeyMapShardLoadFailures";
     /// The dimension naming the outcome (`allow`, `deny`, `unauthorized`).
     pub const OUTCOME: &str = "outcome";
     /// The dimension naming the reason kind.
@@ -67,6 +80,54 @@ pub struct MetricsArgs {
     /// Also publish decisions by verified domain (one metric per domain: mind the cost).
     #[arg(long, env = "METRICS_PER_DOMAIN", default_value_t = false)]
     pub metrics_per_domain: bool,
+    /// Lambda's application log level; metric lines are written at this level or above.
+    #[arg(long, env = "AWS_LAMBDA_LOG_LEVEL", value_parser = LogLevel::parse, default_value = "INFO")]
+    pub lambda_log_level: LogLevel,
+}
+
+/// A level of Lambda's log-level filter, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    /// TRACE.
+    Trace,
+    /// DEBUG.
+    Debug,
+    /// INFO.
+    #[default]
+    Info,
+    /// WARN.
+    Warn,
+    /// ERROR.
+    Error,
+    /// FATAL.
+    Fatal,
+}
+
+impl LogLevel {
+    /// Parses Lambda's names (any case); an unknown name is an error.
+    pub fn parse(name: &str) -> Result<LogLevel, String> {
+        Ok(match name.to_ascii_uppercase().as_str() {
+            "TRACE" => LogLevel::Trace,
+            "DEBUG" => LogLevel::Debug,
+            "INFO" => LogLevel::Info,
+            "WARN" => LogLevel::Warn,
+            "ERROR" => LogLevel::Error,
+            "FATAL" => LogLevel::Fatal,
+            other => return Err(format!("unknown log level {other:?}")),
+        })
+    }
+
+    /// The name Lambda reads in a JSON line's `level`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+            LogLevel::Fatal => "FATAL",
+        }
+    }
 }
 
 /// Which dimension sets an entry's metrics are published under, besides none.
@@ -75,8 +136,11 @@ pub enum Shape {
     /// Only without dimensions (cold starts, refresh failures, key-sync rounds).
     Plain,
     /// A decision: `Decisions` and `DecisionLatency` also by `outcome` and by
-    /// `outcome` and `reason_kind`; `Decisions` by `domain` and `outcome` when opted in.
+    /// `outcome` and `reason_kind`.
     Decision,
+    /// A decision with a verified domain: as [`Shape::Decision`], and
+    /// `Decisions` by `domain` and `outcome` when opted in.
+    DecisionWithDomain,
     /// key-sync's `Domains` also by `status`.
     ByStatus,
     /// key-sync's `KeysExpiringSoon` also by `domain`.
@@ -88,8 +152,11 @@ pub enum Shape {
 pub struct Metrics {
     plain: Emf,
     decision: Emf,
+    decision_with_domain: Emf,
     by_status: Emf,
     by_domain: Emf,
+    /// The lowest `level` a line may carry.
+    floor: LogLevel,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,17 +177,13 @@ impl Metrics {
             unit: Unit::Count,
             storage_resolution: None,
         };
-        let builder = || {
-            Emf::builder(namespace.to_owned(), vec![vec![]])
-                // A refused token has no verified domain: that dimension set is left out.
-                .allow_dimensions_with_no_data(true)
-        };
+        let builder = || Emf::builder(namespace.to_owned(), vec![vec![]]);
         let latency = MetricDefinition {
             name: names::DECISION_LATENCY,
             unit: <Duration as Value>::UNIT,
             storage_resolution: None,
         };
-        let mut decision = builder().directive(MetricDirective {
+        let decision = builder().directive(MetricDirective {
             dimensions: vec![
                 vec![names::OUTCOME],
                 vec![names::OUTCOME, names::REASON_KIND],
@@ -128,13 +191,15 @@ impl Metrics {
             metrics: vec![count(names::DECISIONS), latency],
             namespace,
         });
-        if args.metrics_per_domain {
-            decision = decision.directive(MetricDirective {
+        let decision_with_domain = if args.metrics_per_domain {
+            decision.clone().directive(MetricDirective {
                 dimensions: vec![vec![names::DOMAIN, names::OUTCOME]],
                 metrics: vec![count(names::DECISIONS)],
                 namespace,
-            });
-        }
+            })
+        } else {
+            decision.clone()
+        };
         let by = |dimension, metric| {
             builder()
                 .directive(MetricDirective {
@@ -147,23 +212,30 @@ impl Metrics {
         Some(Metrics {
             plain: builder().build(),
             decision: decision.build(),
+            decision_with_domain: decision_with_domain.build(),
             by_status: by(key_sync::STATUS, key_sync::DOMAINS),
             by_domain: by(names::DOMAIN, key_sync::EXPIRING_KEYS),
+            floor: args.lambda_log_level,
         })
     }
 
     /// Writes `entry` as one EMF line of `shape` to `out`. A formatting
     /// failure (a bug: the entries here are fixed) is logged and the line is
     /// not written.
-    pub fn write(&mut self, shape: Shape, entry: &impl Entry, out: &mut impl Write) -> bool {
+    pub fn write(&mut self, shape: Shape, entry: &impl LeveledEntry, out: &mut impl Write) -> bool {
         let emf = match shape {
             Shape::Plain => &mut self.plain,
             Shape::Decision => &mut self.decision,
+            Shape::DecisionWithDomain => &mut self.decision_with_domain,
             Shape::ByStatus => &mut self.by_status,
             Shape::ByDomain => &mut self.by_domain,
         };
         let mut line = Vec::with_capacity(512);
-        if let Err(error) = emf.format(entry, &mut line) {
+        let leveled = Leveled {
+            entry,
+            floor: self.floor,
+        };
+        if let Err(error) = emf.format(&leveled, &mut line) {
             tracing::error!(%error, "cannot format an EMF line");
             return false;
         }
@@ -171,6 +243,27 @@ impl Metrics {
             line.push(b'\n');
         }
         out.write_all(&line).is_ok()
+    }
+}
+
+/// An entry with a known log level.
+pub trait LeveledEntry: Entry {
+    /// The level the entry would have as a log line.
+    fn level(&self) -> LogLevel {
+        LogLevel::Info
+    }
+}
+
+/// An entry written with `level`: its own, raised to the configured floor.
+struct Leveled<'e, E> {
+    entry: &'e E,
+    floor: LogLevel,
+}
+
+impl<E: LeveledEntry> Entry for Leveled<'_, E> {
+    fn write<'a>(&'a self, writer: &mut impl EntryWriter<'a>) {
+        writer.value("level", self.entry.level().max(self.floor).name());
+        self.entry.write(writer);
     }
 }
 
@@ -194,7 +287,7 @@ pub fn init(args: &MetricsArgs, sink: Sink) {
 }
 
 /// Writes one entry to the sink if metrics are on; whether it was written.
-pub fn emit(shape: Shape, entry: &impl Entry) -> bool {
+pub fn emit(shape: Shape, entry: &impl LeveledEntry) -> bool {
     let Some(global) = GLOBAL.get() else {
         return false;
     };
@@ -209,10 +302,16 @@ pub fn emit(shape: Shape, entry: &impl Entry) -> bool {
 }
 
 /// What the function knows about a decision besides the decision itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     /// Time since the trust material was last read successfully.
     pub trust_age: Option<Duration>,
+    /// The Lambda invocation's request id.
+    pub invocation_id: Option<String>,
+    /// The policy version in force, when the policy is read from a source.
+    pub policy: Option<PolicyStatus>,
+    /// The key map's (or its manifest's) version.
+    pub keymap_version: Option<String>,
 }
 
 /// The wide event of one decision: its log fields and its metrics.
@@ -220,16 +319,39 @@ pub struct Observed {
 pub struct DecisionEvent<'a> {
     evaluated: &'a Evaluated,
     observed: Observed,
+    /// The refusal's reason (bounded and escaped); `None` for an allow.
+    reason: Option<String>,
+    principal: Option<String>,
     at: SystemTime,
 }
 
 impl<'a> DecisionEvent<'a> {
     /// The event of this decision.
     pub fn new(evaluated: &'a Evaluated, observed: Observed) -> DecisionEvent<'a> {
+        let decision = &evaluated.decision;
         DecisionEvent {
             evaluated,
             observed,
+            reason: (decision.outcome() != Outcome::Allow).then(|| decision.reason()),
+            principal: decision.principal(),
             at: SystemTime::now(),
+        }
+    }
+
+    /// The shape of its EMF line: with the per-domain set only when the domain is verified.
+    pub fn shape(&self) -> Shape {
+        match self.evaluated.decision.identity {
+            Some(_) => Shape::DecisionWithDomain,
+            None => Shape::Decision,
+        }
+    }
+}
+
+impl LeveledEntry for DecisionEvent<'_> {
+    fn level(&self) -> LogLevel {
+        match self.evaluated.decision.outcome() {
+            Outcome::Allow => LogLevel::Info,
+            Outcome::Deny | Outcome::Unauthorized => LogLevel::Warn,
         }
     }
 }
@@ -248,23 +370,41 @@ impl Entry for DecisionEvent<'_> {
         let decision = &self.evaluated.decision;
         let outcome = decision.outcome();
         writer.timestamp(self.at);
-        writer.value(
-            "level",
-            if outcome == Outcome::Allow {
-                "INFO"
-            } else {
-                "WARN"
-            },
-        );
         writer.value("message", "decision");
         writer.value(names::OUTCOME, outcome_name(outcome));
         writer.value(names::REASON_KIND, decision.reason_kind());
-        if outcome != Outcome::Allow {
-            writer.value("reason", &decision.reason());
+        if let Some(reason) = &self.reason {
+            writer.value("reason", reason);
         }
         if let Some(identity) = &decision.identity {
             writer.value(names::DOMAIN, identity.domain.as_str());
             writer.value("key_id", &identity.key_id.to_string());
+        }
+        if let Some(principal) = &self.principal {
+            writer.value("principal", principal);
+        }
+        let trace = &self.evaluated.trace;
+        let observed = &self.observed;
+        for (name, value) in [
+            ("request_id", &observed.invocation_id),
+            ("apigw_request_id", &trace.request_id),
+            ("route", &trace.route),
+            ("method", &trace.method),
+            ("path", &trace.path),
+            ("keymap_version", &observed.keymap_version),
+        ] {
+            if let Some(value) = value {
+                writer.value(name, value.as_str());
+            }
+        }
+        if let Some(policy) = &observed.policy {
+            if let Some(version) = &policy.version {
+                writer.value("policy_version", version.as_str());
+            }
+            writer.value(
+                names::SERVING_FALLBACK_POLICY,
+                &u64::from(policy.fallback).with_unit::<Count>(),
+            );
         }
         writer.value(names::DECISIONS, &1u64.with_unit::<Count>());
         let error_answer = matches!(self.evaluated.answer, Answer::Unauthorized);
@@ -308,6 +448,8 @@ impl CountEvent {
     }
 }
 
+impl LeveledEntry for CountEvent {}
+
 impl Entry for CountEvent {
     fn write<'a>(&'a self, writer: &mut impl EntryWriter<'a>) {
         writer.timestamp(self.at);
@@ -339,6 +481,18 @@ pub fn refresh_failed(error: &str) {
             names::REFRESH_FAILURES,
             "trust refresh failed",
             vec![("error", error.to_owned())],
+        ),
+    );
+}
+
+/// Counts a key map shard that could not be loaded.
+pub fn shard_load_failed(shard: usize, error: &str) {
+    emit(
+        Shape::Plain,
+        &CountEvent::new(
+            names::SHARD_LOAD_FAILURES,
+            "key map shard load failed",
+            vec![("shard", shard.to_string()), ("error", error.to_owned())],
         ),
     );
 }
@@ -380,10 +534,11 @@ mod tests {
         MetricsArgs {
             metrics_namespace: Some("Test".into()),
             metrics_per_domain: per_domain,
+            lambda_log_level: Default::default(),
         }
     }
 
-    fn line(metrics: &mut Metrics, shape: Shape, entry: &impl Entry) -> Value {
+    fn line(metrics: &mut Metrics, shape: Shape, entry: &impl LeveledEntry) -> Value {
         let mut out = Vec::new();
         assert!(metrics.write(shape, entry, &mut out));
         let text = String::from_utf8(out).expect("utf-8");
@@ -408,6 +563,7 @@ mod tests {
         let off = MetricsArgs {
             metrics_namespace: Some(String::new()),
             metrics_per_domain: false,
+            lambda_log_level: Default::default(),
         };
         assert!(Metrics::new(&off).is_none());
     }
@@ -418,6 +574,7 @@ mod tests {
         let evaluated = refused();
         let observed = Observed {
             trust_age: Some(Duration::from_secs(42)),
+            ..Observed::default()
         };
         let doc = line(
             &mut metrics,
@@ -443,20 +600,113 @@ mod tests {
         );
     }
 
+    fn allowed() -> Evaluated {
+        use crate::decision::{Decision, Identity};
+        use crate::engine::Trace;
+        Evaluated {
+            decision: Decision {
+                verdict: Ok(crate::policy::Grant {
+                    principal: Some("alice".into()),
+                    context: Default::default(),
+                    holder_certs: Vec::new(),
+                }),
+                identity: Some(Identity {
+                    domain: "a.example".into(),
+                    key_id: 1,
+                }),
+                token_id: Some("biscuit:00".into()),
+                evaluation_time: Some(Duration::from_micros(30)),
+            },
+            answer: Answer::Respond(Value::Null),
+            elapsed: Duration::from_micros(90),
+            trace: Trace {
+                request_id: Some("apigw-1".into()),
+                route: Some("GET /pets/{id}".into()),
+                method: Some("GET".into()),
+                path: Some("/pets/7".into()),
+            },
+        }
+    }
+
     #[test]
-    fn the_per_domain_dimension_is_declared_only_when_opted_in() {
-        let evaluated = refused();
-        let declared = |per_domain| {
+    fn the_per_domain_dimension_is_declared_only_when_opted_in_and_the_domain_is_there() {
+        let declared = |evaluated: &Evaluated, per_domain| {
             let mut metrics = Metrics::new(&args(per_domain)).expect("on");
-            let doc = line(
-                &mut metrics,
-                Shape::Decision,
-                &DecisionEvent::new(&evaluated, Observed::default()),
-            );
-            doc["_aws"].to_string().contains("[\"domain\",\"outcome\"]")
+            let event = DecisionEvent::new(evaluated, Observed::default());
+            let doc = line(&mut metrics, event.shape(), &event);
+            let declared = doc["_aws"].to_string().contains("[\"domain\",\"outcome\"]");
+            // The EMF specification: every member a dimension set names is present.
+            if declared {
+                assert_eq!(doc["domain"], "a.example");
+            }
+            declared
         };
-        assert!(!declared(false));
-        assert!(declared(true));
+        assert!(!declared(&allowed(), false));
+        assert!(declared(&allowed(), true));
+        assert!(
+            !declared(&refused(), true),
+            "no verified domain: no such set"
+        );
+    }
+
+    #[test]
+    fn a_decision_line_carries_what_traces_it() {
+        let mut metrics = Metrics::new(&args(false)).expect("on");
+        let evaluated = allowed();
+        let observed = Observed {
+            invocation_id: Some("lambda-1".into()),
+            policy: Some(PolicyStatus {
+                version: Some("p1".into()),
+                fallback: true,
+            }),
+            keymap_version: Some("k1".into()),
+            ..Observed::default()
+        };
+        let event = DecisionEvent::new(&evaluated, observed);
+        let doc = line(&mut metrics, event.shape(), &event);
+        for (field, value) in [
+            ("request_id", "lambda-1"),
+            ("apigw_request_id", "apigw-1"),
+            ("route", "GET /pets/{id}"),
+            ("method", "GET"),
+            ("path", "/pets/7"),
+            ("principal", "alice"),
+            ("policy_version", "p1"),
+            ("keymap_version", "k1"),
+            ("level", "INFO"),
+        ] {
+            assert_eq!(doc[field], value, "{field} in {doc}");
+        }
+        assert_eq!(doc["ServingFallbackPolicy"], 1);
+    }
+
+    #[test]
+    fn metric_lines_are_never_below_lambdas_log_level() {
+        let floor = |level: &str, entry: &dyn Fn(&mut Metrics) -> Value| {
+            let mut metrics = Metrics::new(&MetricsArgs {
+                lambda_log_level: LogLevel::parse(level).expect("level"),
+                ..args(false)
+            })
+            .expect("on");
+            entry(&mut metrics)["level"].as_str().map(str::to_owned)
+        };
+        let allowed = allowed();
+        let decision = |m: &mut Metrics| {
+            let event = DecisionEvent::new(&allowed, Observed::default());
+            line(m, event.shape(), &event)
+        };
+        let count = |m: &mut Metrics| {
+            line(
+                m,
+                Shape::Plain,
+                &CountEvent::new(names::COLD_STARTS, "cold start", vec![]),
+            )
+        };
+        assert_eq!(floor("info", &decision).as_deref(), Some("INFO"));
+        assert_eq!(floor("WARN", &decision).as_deref(), Some("WARN"));
+        assert_eq!(floor("ERROR", &count).as_deref(), Some("ERROR"));
+        assert_eq!(floor("DEBUG", &count).as_deref(), Some("INFO"));
+        assert!(LogLevel::parse("LOUD").is_err());
     }
 
     #[test]

@@ -32,6 +32,15 @@ pub enum PolicyError {
     Shape(TooComplex),
 }
 
+/// Which policy version is in force, when the policy is read from a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// The version in force (`None`: no version parses, every request is refused).
+    pub version: Option<String>,
+    /// True when the version in force is not the source's current one.
+    pub fallback: bool,
+}
+
 /// Why a verified token was not allowed by the policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyRefusal {
@@ -252,7 +261,10 @@ fn refusal(error: BiscuitError) -> PolicyRefusal {
             Logic::Unauthorized { checks, .. } | Logic::NoMatchingPolicy { checks },
         ) if !checks.is_empty() => PolicyRefusal::FailedChecks {
             count: checks.len(),
-            first: checks[0].to_string(),
+            first: crate::decision::excerpt(
+                &checks[0].to_string(),
+                crate::decision::MAX_REASON_BYTES,
+            ),
         },
         BiscuitError::FailedLogic(Logic::NoMatchingPolicy { .. }) => {
             PolicyRefusal::NoMatchingPolicy

@@ -75,13 +75,8 @@ pub fn answer(
 }
 
 fn principal(decision: &Decision) -> String {
-    let from_policy = decision
-        .verdict
-        .as_ref()
-        .ok()
-        .and_then(|grant| grant.principal.clone());
-    from_policy
-        .or_else(|| decision.token_id.clone())
+    decision
+        .principal()
         .unwrap_or_else(|| "anonymous".to_owned())
 }
 

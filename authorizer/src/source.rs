@@ -18,6 +18,8 @@ use crate::store::ShardRef;
 pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time one attempt of a Secrets Manager call may take.
 pub const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The staging label Secrets Manager moves to the version a new AWSCURRENT replaced.
+pub const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
 /// Most secrets one `BatchGetSecretValue` call may name.
 const BATCH_LIMIT: usize = 20;
 
@@ -67,6 +69,11 @@ pub trait DocumentSource: Send + Sync {
     ) -> impl Future<Output = Vec<Result<Vec<u8>, SourceError>>> + Send;
     /// The secret id or file name, for logs.
     fn name(&self) -> &str;
+    /// The version before the current one (a secret's `AWSPREVIOUS`), when
+    /// the source keeps one: the fallback when the current version is unusable.
+    fn fetch_previous(&self) -> impl Future<Output = Result<Option<Document>, SourceError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// A Secrets Manager secret holding the document in its `SecretString`.
@@ -86,6 +93,32 @@ impl SecretSource {
 impl DocumentSource for SecretSource {
     async fn fetch(&self) -> Result<Document, SourceError> {
         get_secret(&self.client, &self.secret_id, None).await
+    }
+
+    async fn fetch_previous(&self) -> Result<Option<Document>, SourceError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage(PREVIOUS_STAGE)
+            .send()
+            .await;
+        match output {
+            Ok(output) => Ok(output.secret_string.map(|text| Document {
+                version: output.version_id.unwrap_or_default(),
+                content: text.into_bytes(),
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|service| service.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(SourceError::Unavailable {
+                source_name: self.secret_id.clone(),
+                detail: DisplayErrorContext(e).to_string(),
+            }),
+        }
     }
 
     async fn fetch_shards(&self, shards: &[ShardRef]) -> Vec<Result<Vec<u8>, SourceError>> {
@@ -266,6 +299,13 @@ impl DocumentSource for ConfiguredSource {
         match self {
             ConfiguredSource::Secret(source) => source.name(),
             ConfiguredSource::File(source) => source.name(),
+        }
+    }
+
+    async fn fetch_previous(&self) -> Result<Option<Document>, SourceError> {
+        match self {
+            ConfiguredSource::Secret(source) => source.fetch_previous().await,
+            ConfiguredSource::File(source) => source.fetch_previous().await,
         }
     }
 }

@@ -15,7 +15,13 @@
 //! The policy, when it is read from a source too (`POLICY_SECRET_ID`), is
 //! refreshed with the rest and parsed once per version; a version that does
 //! not parse is refused (logged and counted) and the last good policy keeps
-//! serving; with no good policy at all (a cold start) every request is refused.
+//! serving. A cold start whose current version does not parse falls back to
+//! the previous version (`AWSPREVIOUS`); only when no version parses is every
+//! request refused (`policy_unavailable`), while the keys stay loaded.
+//!
+//! With nothing usable (no trust material, or no policy), refreshes back off
+//! exponentially with jitter: a burst of requests makes one read per interval,
+//! not one per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -26,7 +32,7 @@ use tokio::sync::Mutex;
 use crate::engine::Trust;
 use crate::keymap::KeyMap;
 use crate::metrics;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyStatus};
 use crate::revocation::RevocationList;
 use crate::source::{Document, DocumentSource, SourceError};
 use crate::store::{KeyStore, Route, Stored};
@@ -37,6 +43,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
 /// After a failed refresh, the next try waits at most this long.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// With nothing usable, the first retry waits about this long (then doubling).
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// With nothing usable, retries are at most this far apart.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Freshness rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +79,54 @@ struct Loaded {
     policy: Option<LoadedPolicy>,
 }
 
-/// The policy in force and the newest version seen (which may be one that was refused).
+/// The newest policy version seen (which may be one that was refused) and the one in force.
 #[derive(Debug, Clone)]
 struct LoadedPolicy {
-    version: String,
-    policy: Arc<Policy>,
+    /// The source's current version.
+    current: String,
+    /// The version in force and its policy; `None` when no version parses.
+    serving: Option<(String, Arc<Policy>)>,
+}
+
+impl LoadedPolicy {
+    fn status(&self) -> PolicyStatus {
+        PolicyStatus {
+            version: self.serving.as_ref().map(|(version, _)| version.clone()),
+            fallback: self
+                .serving
+                .as_ref()
+                .is_none_or(|(version, _)| *version != self.current),
+        }
+    }
+}
+
+/// Retries when nothing usable is loaded: the earliest next try and why the last failed.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    next_try: Option<Instant>,
+    last_error: String,
+}
+
+impl Backoff {
+    /// Records a failure at `now` and sets the next try: exponential from
+    /// [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`], jittered to 50–100 %.
+    fn failed(&mut self, now: Instant, error: &str) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let full = FIRST_BACKOFF.saturating_mul(1 << exponent).min(MAX_BACKOFF);
+        let delay = full.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..=1.0));
+        self.next_try = Some(now + delay);
+        error.clone_into(&mut self.last_error);
+        delay
+    }
+
+    /// Why the last try failed, if the next one is not due yet.
+    fn waiting(&self, now: Instant) -> Option<&str> {
+        self.next_try
+            .filter(|at| now < *at)
+            .map(|_| self.last_error.as_str())
+    }
 }
 
 /// What the cache knows about its own health, for metrics.
@@ -94,8 +147,8 @@ pub struct TrustCache<S> {
     freshness: Freshness,
     loaded: RwLock<Option<Loaded>>,
     failures: AtomicU64,
-    /// Held while a refresh runs, so there is one at a time.
-    refreshing: Mutex<()>,
+    /// Held while a refresh runs, so there is one at a time; it guards the backoff.
+    refreshing: Mutex<Backoff>,
 }
 
 impl<S: DocumentSource> TrustCache<S> {
@@ -108,7 +161,7 @@ impl<S: DocumentSource> TrustCache<S> {
             freshness,
             loaded: RwLock::new(None),
             failures: AtomicU64::new(0),
-            refreshing: Mutex::new(()),
+            refreshing: Mutex::new(Backoff::default()),
         }
     }
 
@@ -125,7 +178,23 @@ impl<S: DocumentSource> TrustCache<S> {
         loaded
             .as_ref()
             .and_then(|l| l.policy.as_ref())
-            .map(|p| p.policy.clone())
+            .and_then(|p| p.serving.as_ref())
+            .map(|(_, policy)| policy.clone())
+    }
+
+    /// The policy version in force (`None` without a policy source or before the first read).
+    pub fn policy_status(&self) -> Option<PolicyStatus> {
+        let loaded = self.read_loaded();
+        loaded
+            .as_ref()
+            .and_then(|l| l.policy.as_ref())
+            .map(LoadedPolicy::status)
+    }
+
+    /// The key map's version (its secret's `VersionId`, or a file's content hash).
+    pub fn keys_version(&self) -> Option<String> {
+        let loaded = self.read_loaded();
+        loaded.as_ref().map(|l| l.keys_version.clone())
     }
 
     /// The last successful read and the count of failed refreshes.
@@ -143,15 +212,44 @@ impl<S: DocumentSource> TrustCache<S> {
         if let Some(trust) = self.current(Instant::now()) {
             return Ok(trust);
         }
-        let _refresh = self.refreshing.lock().await;
+        let mut backoff = self.refreshing.lock().await;
         // Another caller may have refreshed while this one waited.
         let now = Instant::now();
         if let Some(trust) = self.current(now) {
             return Ok(trust);
         }
+        let nothing_loaded = self.read_loaded().is_none();
+        if nothing_loaded {
+            if let Some(error) = backoff.waiting(now) {
+                return Err(error.to_owned());
+            }
+        }
         match self.refresh(now).await {
-            Ok(trust) => Ok(trust),
-            Err(error) => self.after_failure(now, error),
+            Ok(trust) => {
+                self.after_success(now, &mut backoff);
+                Ok(trust)
+            }
+            Err(error) => {
+                if nothing_loaded {
+                    let delay = backoff.failed(now, &error);
+                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "no trust material: refusing every request until a read succeeds");
+                }
+                self.after_failure(now, error)
+            }
+        }
+    }
+
+    /// After a successful read: with no policy in force, the next refresh
+    /// backs off; otherwise the backoff is over.
+    fn after_success(&self, now: Instant, backoff: &mut Backoff) {
+        let status = self.policy_status();
+        if status.as_ref().is_some_and(|s| s.version.is_none()) {
+            let delay = backoff.failed(now, "no policy version parses");
+            if let Some(loaded) = self.write_loaded().as_mut() {
+                loaded.refresh_at = now + delay.min(self.freshness.ttl.max(FIRST_BACKOFF));
+            }
+        } else {
+            *backoff = Backoff::default();
         }
     }
 
@@ -183,9 +281,10 @@ impl<S: DocumentSource> TrustCache<S> {
             None => None,
         };
         let policy = match &self.policy {
-            Some(source) => {
-                Some(self.policy_for(source.fetch().await.map_err(|e| e.to_string())?)?)
-            }
+            Some(source) => Some(
+                self.policy_for(source, source.fetch().await.map_err(|e| e.to_string())?)
+                    .await,
+            ),
             None => None,
         };
         let previous = self.snapshot();
@@ -214,37 +313,59 @@ impl<S: DocumentSource> TrustCache<S> {
         Ok(trust)
     }
 
-    /// The policy to serve after reading `document`: the same one for the
-    /// same version; the new one if it parses; else the last good one, and
-    /// with none, an error (fail closed).
-    fn policy_for(&self, document: Document) -> Result<LoadedPolicy, String> {
+    /// The policy to serve after reading `document`, the source's current
+    /// version: the same one for the same version; the new one if it parses;
+    /// else the last good one; with none (a cold start), the previous version
+    /// if it parses; else none, and every request is refused.
+    async fn policy_for(&self, source: &S, document: Document) -> LoadedPolicy {
         let previous = self.read_loaded().as_ref().and_then(|l| l.policy.clone());
-        if let Some(previous) = previous.as_ref().filter(|p| p.version == document.version) {
-            return Ok(previous.clone());
+        if let Some(previous) = previous
+            .as_ref()
+            .filter(|p| p.current == document.version && p.serving.is_some())
+        {
+            return previous.clone();
         }
-        let name = self.policy.as_ref().map_or("policy", |s| s.name());
-        let parsed = std::str::from_utf8(&document.content)
-            .map_err(|e| e.to_string())
-            .and_then(|text| Policy::parse(text).map_err(|e| e.to_string()));
-        match (parsed, previous) {
-            (Ok(policy), _) => {
-                tracing::info!(version = %document.version, "loaded policy");
-                Ok(LoadedPolicy {
-                    version: document.version,
-                    policy: Arc::new(policy),
-                })
+        let name = source.name();
+        let current = document.version.clone();
+        let error = match parse_policy(&document) {
+            Ok(policy) => {
+                tracing::info!(version = %current, "loaded policy");
+                return LoadedPolicy {
+                    serving: Some((current.clone(), policy)),
+                    current,
+                };
             }
-            (Err(error), Some(previous)) => {
-                tracing::error!(%error, version = %document.version, "{name}: policy version refused; the last good policy keeps serving");
-                metrics::policy_rejected(&document.version, &error);
-                Ok(LoadedPolicy {
-                    version: document.version,
-                    policy: previous.policy,
-                })
+            Err(error) => error,
+        };
+        metrics::policy_rejected(&current, &error);
+        if let Some(serving) = previous.and_then(|p| p.serving) {
+            tracing::error!(%error, version = %current, serving = %serving.0, "{name}: policy version refused; the last good policy keeps serving");
+            return LoadedPolicy {
+                current,
+                serving: Some(serving),
+            };
+        }
+        let fallback = match source.fetch_previous().await {
+            Ok(Some(previous)) => parse_policy(&previous)
+                .map(|policy| (previous.version, policy))
+                .map_err(|e| format!("the previous version does not parse either: {e}")),
+            Ok(None) => Err("there is no previous version".to_owned()),
+            Err(e) => Err(format!("cannot read the previous version: {e}")),
+        };
+        match fallback {
+            Ok(serving) => {
+                tracing::error!(%error, version = %current, serving = %serving.0, "{name}: the current policy version does not parse; serving the PREVIOUS version until a good one is current");
+                LoadedPolicy {
+                    current,
+                    serving: Some(serving),
+                }
             }
-            (Err(error), None) => {
-                metrics::policy_rejected(&document.version, &error);
-                Err(format!("{name}: {error}"))
+            Err(why) => {
+                tracing::error!(%error, version = %current, fallback = %why, "{name}: no policy version parses: refusing every request (policy_unavailable)");
+                LoadedPolicy {
+                    current,
+                    serving: None,
+                }
             }
         }
     }
@@ -325,6 +446,7 @@ impl<S: DocumentSource> TrustCache<S> {
                 }
                 Err(error) => {
                     tracing::error!(shard, id = %reference.id, %error, "cannot load key map shard: its domains are refused");
+                    metrics::shard_load_failed(shard, &error);
                     trust.keys.failed(shard, error, now);
                 }
             }
@@ -344,7 +466,6 @@ impl<S: DocumentSource> TrustCache<S> {
         metrics::refresh_failed(&error);
         let mut loaded = self.write_loaded();
         let Some(loaded) = loaded.as_mut() else {
-            tracing::error!(%error, "no trust material: refusing every request until a read succeeds");
             return Err(error);
         };
         let age = now.duration_since(loaded.confirmed_at);
@@ -361,6 +482,12 @@ impl<S: DocumentSource> TrustCache<S> {
     }
 }
 
+/// Parses one policy version.
+fn parse_policy(document: &Document) -> Result<Arc<Policy>, String> {
+    let text = std::str::from_utf8(&document.content).map_err(|e| e.to_string())?;
+    Policy::parse(text).map(Arc::new).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +500,7 @@ mod tests {
     struct Fake {
         answers: StdMutex<Vec<Result<Document, SourceError>>>,
         fetches: AtomicUsize,
+        previous: Option<Document>,
     }
 
     impl Fake {
@@ -380,6 +508,7 @@ mod tests {
             Fake {
                 answers: StdMutex::new(answers),
                 fetches: AtomicUsize::new(0),
+                previous: None,
             }
         }
     }
@@ -399,6 +528,9 @@ mod tests {
         }
         fn name(&self) -> &str {
             "fake"
+        }
+        async fn fetch_previous(&self) -> Result<Option<Document>, SourceError> {
+            Ok(self.previous.clone())
         }
     }
 
@@ -482,15 +614,44 @@ mod tests {
         );
     }
 
+    /// Lets the backoff pass at once.
+    async fn backoff_over<S: DocumentSource>(cache: &TrustCache<S>) {
+        cache.refreshing.lock().await.next_try = None;
+    }
+
     #[tokio::test]
-    async fn a_cold_start_that_cannot_read_fails_closed_and_retries() {
+    async fn a_cold_start_that_cannot_read_fails_closed_and_backs_off() {
         let cache = TrustCache::new(
             Fake::new(vec![down(), doc("v1", EMPTY)]),
             None,
             Freshness::default(),
         );
         assert!(cache.get().await.is_err());
-        assert!(cache.get().await.is_ok(), "the next request tries again");
+        for _ in 0..5 {
+            let error = cache.get().await.expect_err("within the backoff");
+            assert!(error.contains("down"), "{error}");
+        }
+        assert_eq!(
+            cache.keys.fetches.load(Ordering::SeqCst),
+            1,
+            "requests within the backoff do not read"
+        );
+        backoff_over(&cache).await;
+        assert!(cache.get().await.is_ok(), "after the backoff, a read");
+        assert_eq!(cache.keys.fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_backoff_doubles_with_jitter_up_to_its_maximum() {
+        let mut backoff = Backoff::default();
+        let now = Instant::now();
+        let delays: Vec<_> = (0..10).map(|_| backoff.failed(now, "down")).collect();
+        assert!(delays[0] >= FIRST_BACKOFF / 2 && delays[0] <= FIRST_BACKOFF);
+        assert!(delays[3] >= FIRST_BACKOFF * 4 && delays[3] <= FIRST_BACKOFF * 8);
+        assert!(delays.iter().all(|d| *d <= MAX_BACKOFF));
+        assert!(delays[9] >= MAX_BACKOFF / 2);
+        assert_eq!(backoff.waiting(now), Some("down"));
+        assert_eq!(backoff.waiting(now + MAX_BACKOFF), None);
     }
 
     /// Serves version N on its Nth fetch, slowly, so callers overlap a refresh.
@@ -592,19 +753,70 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cold_start_without_a_policy_that_parses_fails_closed() {
+    async fn a_cold_start_without_a_policy_that_parses_keeps_the_keys_and_backs_off() {
         let cache = policy_cache(vec![
             doc("p1", "not datalog ("),
             doc("p2", "allow if true;"),
         ]);
-        let error = cache.get().await.expect_err("no good policy yet");
-        assert!(error.contains("fake"), "{error}");
+        cache.get().await.expect("the keys load without a policy");
         assert!(cache.policy().is_none());
-        assert_eq!(cache.status().refresh_failures, 1);
-        assert!(cache.status().last_success.is_none());
-        cache.get().await.expect("the next request tries again");
+        assert_eq!(
+            cache.policy_status(),
+            Some(PolicyStatus {
+                version: None,
+                fallback: true
+            })
+        );
+        // The TTL is zero, yet within the backoff nothing is read again.
+        cache.get().await.expect("keys");
+        assert_eq!(cache.keys.fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            cache.status().refresh_failures,
+            0,
+            "a bad policy is not a failed read"
+        );
+        cache.write_loaded().as_mut().expect("loaded").refresh_at = Instant::now();
+        cache.get().await.expect("the next refresh tries again");
         assert!(cache.policy().is_some());
-        assert!(cache.status().last_success.is_some());
+        assert_eq!(
+            cache.policy_status(),
+            Some(PolicyStatus {
+                version: Some("p2".into()),
+                fallback: false
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cold_start_whose_current_policy_does_not_parse_serves_the_previous_one() {
+        let mut source = Fake::new(vec![doc("p2", "not datalog (")]);
+        source.previous = doc("p1", "allow if true;").ok();
+        let cache = TrustCache::new(
+            Fake::new(vec![doc("k1", EMPTY)]),
+            None,
+            Freshness::default(),
+        )
+        .with_policy(source);
+        cache.get().await.expect("loaded");
+        assert!(cache.policy().is_some(), "the previous version serves");
+        assert_eq!(
+            cache.policy_status(),
+            Some(PolicyStatus {
+                version: Some("p1".into()),
+                fallback: true
+            })
+        );
+
+        let mut source = Fake::new(vec![doc("p2", "not datalog (")]);
+        source.previous = doc("p1", "nor this (").ok();
+        let cache = TrustCache::new(
+            Fake::new(vec![doc("k1", EMPTY)]),
+            None,
+            Freshness::default(),
+        )
+        .with_policy(source);
+        cache.get().await.expect("keys loaded");
+        assert!(cache.policy().is_none(), "no version parses: none serves");
     }
 
     #[tokio::test]

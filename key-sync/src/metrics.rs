@@ -62,6 +62,8 @@ struct Line {
     at: SystemTime,
 }
 
+impl authorizer::metrics::LeveledEntry for Line {}
+
 impl Entry for Line {
     fn write<'a>(&'a self, writer: &mut impl EntryWriter<'a>) {
         writer.timestamp(self.at);
@@ -203,6 +205,7 @@ mod tests {
         let args = MetricsArgs {
             metrics_namespace: Some("KeySync".into()),
             metrics_per_domain: false,
+            lambda_log_level: Default::default(),
         };
         let mut metrics = Metrics::new(&args).expect("on");
         let now = SystemTime::now();
@@ -238,6 +241,7 @@ mod tests {
         let args = MetricsArgs {
             metrics_namespace: Some("KeySync".into()),
             metrics_per_domain: false,
+            lambda_log_level: Default::default(),
         };
         let mut metrics = Metrics::new(&args).expect("on");
         let lines = parse(&format_round(

@@ -17,7 +17,9 @@ async fn main() -> Result<(), Error> {
     function.preload().await;
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        function.handle(event.payload).await
+        function
+            .handle(event.payload, Some(event.context.request_id))
+            .await
     }))
     .await
 }

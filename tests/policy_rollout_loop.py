@@ -9,6 +9,7 @@ Secrets Manager calls are counted by a small proxy between the function and moto
 
 import http.client
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -99,6 +100,7 @@ def gaps(times):
 def main():
     results, processes = Results("policy rollout loop"), Processes()
     log = open(LOG, "w")
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "authorizer"], cwd=ROOT, check=True)
     moto_port, function_port = free_port(), free_port()
     proxy = None
     try:
@@ -149,6 +151,10 @@ def main():
                       f"got {sorted({d.get('reason_kind') for d in lines})}")
         results.check("and the fallback gauge is 1 on each of those decisions",
                       lines and all(d.get("ServingFallbackPolicy") == 1 for d in lines))
+        echoes = [line for line in LOG.read_text().splitlines()
+                  if '"level":"ERROR"' in line and '"message":"Unauthorized"' in line]
+        results.check("an ordinary 401 writes no runtime ERROR line (only its decision line)", not echoes,
+                      f"got {echoes[:1]}")
         reads = proxy.reads_since(started, KEYSETS_SECRET)
         results.check(f"no policy: reads back off ({len(reads)} key map reads for 12 requests in {elapsed:.1f}s,"
                       " at least 0.5 s apart)",

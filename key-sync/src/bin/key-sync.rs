@@ -81,19 +81,37 @@ async fn main() -> ExitCode {
 
 /// One scheduled round: the summary, or an error (after writing what could be
 /// written) so the schedule's error metric and alarm see domains an operator
-/// must look at.
+/// must look at. The error is bounded (a count and the first few domains);
+/// each such domain is logged on its own line with its status and reason.
 async fn round(syncer: &Syncer, window: std::time::Duration) -> Result<Summary, String> {
     let summary = run(syncer, window).await.map_err(|e| e.to_string())?;
     let needing_operator = summary.needing_operator();
     if needing_operator.is_empty() {
-        Ok(summary)
-    } else {
-        Err(format!(
-            "domains need an operator: {}; summary: {}",
-            needing_operator.join(", "),
-            serde_json::to_string(&summary).unwrap_or_default()
-        ))
+        return Ok(summary);
     }
+    for domain in &needing_operator {
+        if let Some(report) = summary.domains.get(*domain) {
+            let reason = authorizer::decision::excerpt(&report.reason, 512);
+            tracing::warn!(domain, status = report.status.as_str(), %reason, "domain needs an operator");
+        }
+    }
+    Err(operator_error(&needing_operator))
+}
+
+/// The invocation's error when domains need an operator: their count and the first few.
+fn operator_error(domains: &[&str]) -> String {
+    const NAMED: usize = 5;
+    let named = domains[..domains.len().min(NAMED)].join(", ");
+    let more = domains.len().saturating_sub(NAMED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} domain(s) need an operator: {named}{more} (one log line each: \"domain needs an operator\")",
+        domains.len()
+    )
 }
 
 /// One round, with its metrics.
@@ -110,4 +128,23 @@ async fn run(
         window,
     );
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_error_is_bounded() {
+        let names: Vec<String> = (0..10_000).map(|i| format!("d{i}.example")).collect();
+        let domains: Vec<&str> = names.iter().map(String::as_str).collect();
+        let error = operator_error(&domains);
+        assert!(error.len() < 200, "{error}");
+        assert!(error.starts_with("10000 domain(s) need an operator: d0.example, "));
+        assert!(error.contains("and 9995 more"));
+        assert_eq!(
+            operator_error(&["a.example"]),
+            "1 domain(s) need an operator: a.example (one log line each: \"domain needs an operator\")"
+        );
+    }
 }

@@ -25,7 +25,7 @@ pub const MAX_SECRET_BYTES: usize = 65_536;
 pub enum PolicyCommand {
     /// Test a policy version with its suites and, only if every case passes,
     /// make it the policy secret's AWSCURRENT (via AWSPENDING); one JSON line.
-    Publish(PublishArgs),
+    Publish(Box<PublishArgs>),
 }
 
 /// Arguments of `authz policy publish`.

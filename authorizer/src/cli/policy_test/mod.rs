@@ -138,7 +138,7 @@ pub fn run_suites(
     let selected = |case: &suite::Case| filter.is_none_or(|text| case.name.contains(text));
     let mut reports = Vec::with_capacity(suites.len());
     for (path, suite) in suites {
-        let cases = run::run_suite(&engine, &suite, trust, &policies, &selected)?;
+        let cases = run::run_suite(&engine, &suite, trust, &policies, selected)?;
         if !cases.is_empty() {
             reports.push(SuiteReport {
                 path: path.clone(),

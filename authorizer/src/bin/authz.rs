@@ -58,9 +58,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay::run(args, out),
         Command::Test(args) => cli::policy_test::run(args, out),
         #[cfg(feature = "lambda")]
-        Command::Policy(cli::policy::PolicyCommand::Publish(args)) => {
-            cli::policy::publish_command(args, out)
-        }
+        Command::Policy(cli::policy::PolicyCommand::Publish(args)) => cli::policy::run(args, out),
         Command::Keygen(args) => cli::keygen::run(args, out),
         Command::Bwks(args) => cli::bwks::run(args, out),
         Command::Keymap(args) => cli::keymap::run(args, out),

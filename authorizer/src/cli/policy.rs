@@ -105,7 +105,7 @@ struct Summary<'a> {
 /// Runs the gate and, if it passes, publishes; prints the summary line. A
 /// failed case prints its table (with explanations) on stderr and ends in
 /// [`CliError::CasesFailed`] with nothing written.
-pub fn publish_command(args: &PublishArgs, out: &mut impl Write) -> Result<(), CliError> {
+pub fn run(args: &PublishArgs, out: &mut impl Write) -> Result<(), CliError> {
     let text = read_text(&args.policy)?;
     if text.len() > MAX_SECRET_BYTES {
         return Err(PublishError::TooLarge { bytes: text.len() }.into());

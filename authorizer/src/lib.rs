@@ -13,7 +13,7 @@
 //! - [`blocks`]: a token's blocks decoded once, each with the symbol table biscuit-auth resolves it against.
 //! - [`audit`]: rules on signed content biscuit-auth does not check (reserved facts, high-S).
 //! - [`revocation`]: the revocation list: its document, the lookup, and `authz revoke`'s conditional writer.
-//! - [`secret_write`]: the `ClientRequestToken` rule that makes a secret write land (key-sync, `authz revoke`).
+//! - [`secret_write`]: writes to a secret that land (key-sync), and conditional replacement of its current version (`authz revoke`, `authz policy publish`).
 //! - [`source`]: where the key map and revocation list come from (Secrets Manager, file).
 //! - [`trust_cache`]: the parsed trust material kept between invocations, refreshed after a TTL.
 //! - [`path`]: the canonical-path rule for request paths.

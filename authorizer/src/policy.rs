@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use biscuit_auth::builder::{Fact, Rule, Scope, Term};
-use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
+use biscuit_auth::error::{FailedCheck, Logic, MatchedPolicy, Token as BiscuitError};
 use biscuit_auth::{Authorizer, AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
@@ -50,13 +50,13 @@ pub enum PolicyRefusal {
         /// Index of the matching policy.
         index: usize,
     },
-    /// An allow policy matched but checks failed.
-    #[error("{count} check(s) failed, first: {first}")]
+    /// Checks failed (whether an allow policy matched or none did).
+    #[error("{} check(s) failed, first: {}", checks.len(), first_check(checks))]
     FailedChecks {
-        /// Number of failed checks.
-        count: usize,
-        /// The first failed check, printed.
-        first: String,
+        /// Every failed check: its block (or the authorizer), index and text.
+        checks: Vec<FailedCheck>,
+        /// Index of the `allow if` policy that matched despite them, if one did.
+        allow_policy: Option<usize>,
     },
     /// No `allow if` / `deny if` matched.
     #[error("no policy matched")]
@@ -102,6 +102,8 @@ pub struct Grant {
     pub context: serde_json::Map<String, Value>,
     /// Every `holder_cert($fingerprint)` fact of any block, when asked for.
     pub holder_certs: Vec<String>,
+    /// Index of the `allow if` policy that matched (see [`Policy::policy_texts`]).
+    pub allow_policy: usize,
 }
 
 /// The parsed operator policy.
@@ -142,6 +144,22 @@ impl Policy {
         &self.program
     }
 
+    /// The text of each `allow if` / `deny if` policy, by the index decisions
+    /// name ([`Grant::allow_policy`], [`PolicyRefusal::DenyPolicy`]); for
+    /// explanations, not for the request path.
+    pub fn policy_texts(&self) -> Vec<String> {
+        match self.builder.clone().build_unauthenticated() {
+            Ok(authorizer) => authorizer
+                .dump()
+                .3
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            // It built when parsed; without a token nothing else can fail.
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The request predicates its rule, check and policy bodies mention. (Its
     /// queries for the grant read `principal`, `context` and `holder_cert`,
     /// none of which is a request predicate.)
@@ -157,8 +175,8 @@ impl Policy {
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
     ) -> Result<Grant, PolicyRefusal> {
-        let mut authorizer = self.authorized(token, request_facts, options)?;
-        self.grant(&mut authorizer, options.collect_holder_certs)
+        let (mut authorizer, allow_policy) = self.authorized(token, request_facts, options)?;
+        self.grant(&mut authorizer, allow_policy, options.collect_holder_certs)
     }
 
     /// Whether the policy allows the token for these facts, or why not;
@@ -172,13 +190,14 @@ impl Policy {
         self.authorized(token, request_facts, options).map(drop)
     }
 
-    /// Builds the authorizer for the token and facts and runs the policy.
+    /// Builds the authorizer for the token and facts and runs the policy;
+    /// with the index of the allow policy that matched.
     fn authorized(
         &self,
         token: &VerifiedToken,
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
-    ) -> Result<Authorizer, PolicyRefusal> {
+    ) -> Result<(Authorizer, usize), PolicyRefusal> {
         let mut builder = self.builder.clone().set_limits(options.limits.clone());
         if !options.trusted_minters.is_empty() {
             // The policy trusts the authority block and the named minters' blocks.
@@ -191,14 +210,15 @@ impl Policy {
             builder = builder.fact(fact).map_err(refusal)?;
         }
         let mut authorizer = builder.build(token.biscuit()).map_err(refusal)?;
-        authorizer.authorize().map_err(refusal)?;
-        Ok(authorizer)
+        let allow_policy = authorizer.authorize().map_err(refusal)?;
+        Ok((authorizer, allow_policy))
     }
 
     /// The principal, context and (if asked) holder bindings of an allowed request.
     fn grant(
         &self,
         authorizer: &mut Authorizer,
+        allow_policy: usize,
         collect_holder_certs: bool,
     ) -> Result<Grant, PolicyRefusal> {
         let principal = authorizer
@@ -247,6 +267,7 @@ impl Policy {
             principal,
             context,
             holder_certs,
+            allow_policy,
         })
     }
 }
@@ -257,19 +278,34 @@ fn refusal(error: BiscuitError) -> PolicyRefusal {
             policy: MatchedPolicy::Deny(index),
             ..
         }) => PolicyRefusal::DenyPolicy { index },
-        BiscuitError::FailedLogic(
-            Logic::Unauthorized { checks, .. } | Logic::NoMatchingPolicy { checks },
-        ) if !checks.is_empty() => PolicyRefusal::FailedChecks {
-            count: checks.len(),
-            first: crate::decision::excerpt(
-                &checks[0].to_string(),
-                crate::decision::MAX_REASON_BYTES,
-            ),
+        BiscuitError::FailedLogic(Logic::Unauthorized {
+            policy: MatchedPolicy::Allow(index),
+            checks,
+        }) => PolicyRefusal::FailedChecks {
+            checks,
+            allow_policy: Some(index),
         },
+        BiscuitError::FailedLogic(Logic::NoMatchingPolicy { checks }) if !checks.is_empty() => {
+            PolicyRefusal::FailedChecks {
+                checks,
+                allow_policy: None,
+            }
+        }
         BiscuitError::FailedLogic(Logic::NoMatchingPolicy { .. }) => {
             PolicyRefusal::NoMatchingPolicy
         }
         BiscuitError::RunLimit(limit) => PolicyRefusal::LimitReached(limit.to_string()),
         other => PolicyRefusal::Evaluation(other.to_string()),
     }
+}
+
+/// The first failed check, printed, bounded and escaped (none: an empty string):
+/// its text is the token's.
+fn first_check(checks: &[FailedCheck]) -> String {
+    checks
+        .first()
+        .map(|check| {
+            crate::decision::excerpt(&check.to_string(), crate::decision::MAX_REASON_BYTES)
+        })
+        .unwrap_or_default()
 }

@@ -21,8 +21,12 @@ struct Cli {
 enum Command {
     /// Run saved API Gateway events through the authorizer's decision path, one JSON line each.
     Replay(Box<cli::replay::ReplayArgs>),
-    /// Run policy test suites (YAML cases: request, token as Datalog, expected answer); fails on any mismatch.
+    /// Run policy test suites (YAML cases: request, token as Datalog, expected answer); exit 1 on a failed case, 2 on an error.
     Test(Box<cli::policy_test::TestArgs>),
+    /// Publish a policy version to its secret only if it parses and passes its suites.
+    #[cfg(feature = "lambda")]
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCommand),
     /// Create a root key pair for a domain: a private key file and its BWKS item.
     Keygen(cli::keygen::KeygenArgs),
     /// Assemble a domain's /.well-known/biscuit-web-keys document from BWKS items.
@@ -53,6 +57,8 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match &cli.command {
         Command::Replay(args) => cli::replay::run(args, out),
         Command::Test(args) => cli::policy_test::run(args, out),
+        #[cfg(feature = "lambda")]
+        Command::Policy(cli::policy::PolicyCommand::Publish(args)) => cli::policy::run(args, out),
         Command::Keygen(args) => cli::keygen::run(args, out),
         Command::Bwks(args) => cli::bwks::run(args, out),
         Command::Keymap(args) => cli::keymap::run(args, out),
@@ -69,7 +75,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("authz: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

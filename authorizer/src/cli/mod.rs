@@ -7,6 +7,8 @@ pub mod inspect;
 pub mod keygen;
 pub mod keymap;
 pub mod mint;
+#[cfg(feature = "lambda")]
+pub mod policy;
 pub mod policy_test;
 pub mod replay;
 #[cfg(feature = "lambda")]
@@ -57,9 +59,33 @@ pub enum CliError {
     #[cfg(feature = "lambda")]
     #[error(transparent)]
     Revoke(#[from] crate::revocation::store::RevokeError),
+    /// `authz policy publish` did not make the version current.
+    #[cfg(feature = "lambda")]
+    #[error(transparent)]
+    Publish(#[from] policy::PublishError),
+    /// Policy test cases ran and some failed (exit code 1).
+    #[error("{failed} of {total} policy test cases failed")]
+    CasesFailed {
+        /// Cases that failed.
+        failed: usize,
+        /// Cases run.
+        total: usize,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// The process's exit code: 1 when policy test cases failed, 2 for any
+    /// other error (the code clap gives a usage error), so a CI job can tell
+    /// a policy that fails its tests from tests that could not run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::CasesFailed { .. } => 1,
+            _ => 2,
+        }
+    }
 }
 
 impl From<biscuit_auth::error::Format> for CliError {

@@ -7,8 +7,9 @@ use biscuit_auth::UnverifiedBiscuit;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::{read_token, CliError};
-use crate::revocation::store::{self, Revocation, SecretsManagerSecret};
+use crate::revocation::store::{self, Revocation, PENDING_LABEL};
 use crate::revocation::CompactId;
+use crate::secret_write::SecretsManagerSecret;
 
 /// Arguments of `authz revoke`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +57,7 @@ pub fn run(args: &RevokeArgs, out: &mut impl Write) -> Result<(), CliError> {
         .build()?;
     let revoked = runtime.block_on(async {
         let client = crate::source::secrets_client().await;
-        let secret = SecretsManagerSecret::new(client, args.secret_id.clone());
+        let secret = SecretsManagerSecret::new(client, args.secret_id.clone(), PENDING_LABEL);
         store::revoke(&secret, &revocation, now).await
     })?;
     let ids: Vec<String> = revocation.ids.iter().map(ToString::to_string).collect();

@@ -15,71 +15,15 @@
 //! The protocol holds only among writers that use it: a plain
 //! `PutSecretValue` (a console edit) can still drop entries written meanwhile.
 
-use std::future::Future;
-
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use aws_sdk_secretsmanager::Client;
-
 use super::document::{Added, Expiry, RevocationDocument, RevocationListError, MAX_DOCUMENT_BYTES};
 use super::CompactId;
-use crate::secret_write::request_token;
+use crate::secret_write::{StoreError, VersionedSecret};
 
 /// The staging label of a version written but not yet made current.
 pub const PENDING_LABEL: &str = "authz-revoke-pending";
 
 /// How many times a writer reads, merges and tries to swap before giving up.
 pub const MAX_ATTEMPTS: u32 = 8;
-
-/// One version of the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    /// Its VersionId.
-    pub version_id: String,
-    /// Its SecretString.
-    pub text: String,
-}
-
-/// Why the secret could not be read or written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// Reading AWSCURRENT failed.
-    #[error("cannot read secret {id}: {detail}")]
-    Read {
-        /// The secret id.
-        id: String,
-        /// What failed.
-        detail: String,
-    },
-    /// Storing the pending version failed.
-    #[error("cannot write secret {id}: {detail}")]
-    Write {
-        /// The secret id.
-        id: String,
-        /// What failed.
-        detail: String,
-    },
-    /// Moving AWSCURRENT failed (for example because another writer moved it first).
-    #[error("cannot make version {version} of secret {id} current: {detail}")]
-    Swap {
-        /// The secret id.
-        id: String,
-        /// The version that was to become current.
-        version: String,
-        /// What failed.
-        detail: String,
-    },
-}
-
-/// A secret whose current version can be replaced conditionally.
-pub trait VersionedSecret {
-    /// Reads AWSCURRENT.
-    fn current(&self) -> impl Future<Output = Result<Version, StoreError>>;
-    /// Stores `text` as a new version that is not current; returns its VersionId.
-    fn stage(&self, previous: &str, text: &str)
-        -> impl Future<Output = Result<String, StoreError>>;
-    /// Makes `staged` current if `previous` still is; fails otherwise.
-    fn swap(&self, previous: &str, staged: &str) -> impl Future<Output = Result<(), StoreError>>;
-}
 
 /// What to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,83 +158,13 @@ pub async fn revoke(
     Err(RevokeError::Contended(MAX_ATTEMPTS))
 }
 
-/// The revocation list's Secrets Manager secret.
-#[derive(Debug, Clone)]
-pub struct SecretsManagerSecret {
-    client: Client,
-    id: String,
-}
-
-impl SecretsManagerSecret {
-    /// The secret `id`, read and written with `client`.
-    pub fn new(client: Client, id: String) -> SecretsManagerSecret {
-        SecretsManagerSecret { client, id }
-    }
-}
-
-impl VersionedSecret for SecretsManagerSecret {
-    async fn current(&self) -> Result<Version, StoreError> {
-        let read_error = |detail: String| StoreError::Read {
-            id: self.id.clone(),
-            detail,
-        };
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.id)
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-            .map_err(|e| read_error(DisplayErrorContext(e).to_string()))?;
-        let text = output
-            .secret_string
-            .ok_or_else(|| read_error("no SecretString".into()))?;
-        let version_id = output
-            .version_id
-            .ok_or_else(|| read_error("no VersionId".into()))?;
-        Ok(Version { version_id, text })
-    }
-
-    async fn stage(&self, previous: &str, text: &str) -> Result<String, StoreError> {
-        let token = request_token(previous, text);
-        self.client
-            .put_secret_value()
-            .secret_id(&self.id)
-            .secret_string(text)
-            .client_request_token(&token)
-            .version_stages(PENDING_LABEL)
-            .send()
-            .await
-            .map_err(|e| StoreError::Write {
-                id: self.id.clone(),
-                detail: DisplayErrorContext(e).to_string(),
-            })?;
-        Ok(token)
-    }
-
-    async fn swap(&self, previous: &str, staged: &str) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(&self.id)
-            .version_stage("AWSCURRENT")
-            .remove_from_version_id(previous)
-            .move_to_version_id(staged)
-            .send()
-            .await
-            .map_err(|e| StoreError::Swap {
-                id: self.id.clone(),
-                version: staged.to_owned(),
-                detail: DisplayErrorContext(e).to_string(),
-            })?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret_write::{request_token, Version};
     use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::future::Future;
 
     /// An in-memory secret with Secrets Manager's staging rules, and a hook
     /// that lets another writer act just before a swap.

@@ -1,33 +1,62 @@
 //! `authz test`: runs policy test suites through the same [`Engine`] the
-//! Lambda function uses, prints a table, and fails on any mismatch.
+//! Lambda function uses and reports them as a table, JSON or JUnit XML.
 //!
 //! Tokens described by Datalog are minted on the fly with one throwaway key
 //! per domain (key id [`THROWAWAY_KEY_ID`]); the key map the cases are decided
 //! with holds those keys, plus the `--keysets` map when given (for tokens
-//! given as strings).
+//! given as strings). `authz policy publish` runs suites with the same code
+//! ([`run_suites`]) before a policy version may go live.
+//!
+//! # Layout
+//! - [`suite`]: the YAML suite format, and a case's API Gateway event.
+//! - [`run`]: minting, deciding and comparing each case.
+//! - [`explain`]: what decided a case (`--explain`).
+//! - [`report`]: the text, JSON and JUnit outputs.
 
+pub mod explain;
+pub mod report;
+pub mod run;
 pub mod suite;
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-use biscuit_auth::{Biscuit, BlockBuilder, KeyPair};
-use serde_json::Value;
-
-use self::suite::{Case, Suite, TokenSpec};
+use self::report::SuiteReport;
+use self::run::TrustFiles;
+use self::suite::Suite;
 use super::{read_text, CliError};
 use crate::config::{self, SettingsArgs};
-use crate::engine::{Engine, Trust};
-use crate::keymap::KeyMap;
-use crate::revocation::RevocationList;
-use crate::store::KeyStore;
-use crate::{envelope, token};
-use biscuit_auth::BiscuitWebKey;
+use crate::engine::Engine;
+use crate::policy::Policy;
 
 /// The key id of the throwaway keys minted tokens are signed with.
 pub const THROWAWAY_KEY_ID: u32 = 4_000_000_001;
+
+/// What cases are decided with besides the policy; the same for `authz test`
+/// and `authz policy publish`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DecisionArgs {
+    /// A key map for cases whose token is given as a string (optional).
+    #[arg(long)]
+    pub keysets: Option<PathBuf>,
+    /// A revocation list (JSON array of hex ids; optional).
+    #[arg(long)]
+    pub revoked: Option<PathBuf>,
+    /// Decision settings (probes, holder binding, header allow-list, ...):
+    /// give the function's own, so that cases are decided as it decides.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// How `authz test` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table per suite.
+    Text,
+    /// One JSON document.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
 
 /// Arguments of `authz test`.
 #[derive(Debug, clap::Args)]
@@ -35,53 +64,95 @@ pub struct TestArgs {
     /// The Datalog policy under test.
     #[arg(long)]
     pub policy: PathBuf,
-    /// A key map for cases whose token is given as a string (optional).
-    #[arg(long)]
-    pub keysets: Option<PathBuf>,
-    /// A revocation list (JSON array of hex ids; optional).
-    #[arg(long)]
-    pub revoked: Option<PathBuf>,
-    /// Decision settings (probes, holder binding, header allow-list, ...).
+    /// What the cases are decided with.
     #[command(flatten)]
-    pub settings: SettingsArgs,
+    pub decision: DecisionArgs,
+    /// Output format on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write a JUnit XML report to this file (whatever --format is).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Run only the cases whose name contains this text (case-sensitive);
+    /// matching no case at all is an error.
+    #[arg(long, value_name = "SUBSTRING")]
+    pub filter: Option<String>,
+    /// Name what decided each case: the matched `allow if` / `deny if` policy,
+    /// the failed checks, or the refusal.
+    #[arg(long)]
+    pub explain: bool,
     /// Suite files (YAML).
     #[arg(required = true, value_name = "CASES")]
     pub cases: Vec<PathBuf>,
 }
 
-/// One case's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseResult {
-    /// The case name.
-    pub name: String,
-    /// What was expected, as `outcome/reason_kind`.
-    pub expected: String,
-    /// What the engine answered, as `outcome/reason_kind`.
-    pub got: String,
-    /// Each expectation that did not hold (empty: passed).
-    pub mismatches: Vec<String>,
+/// Runs the suites and reports them on `out`. Exits through
+/// [`CliError::CasesFailed`] when a case fails; any other error means the
+/// suites could not be run.
+pub fn run(args: &TestArgs, out: &mut impl std::io::Write) -> Result<(), CliError> {
+    let policy = config::load_policy(&args.policy)?;
+    let reports = run_suites(&policy, &args.cases, &args.decision, args.filter.as_deref())?;
+    match args.format {
+        Format::Text => report::text(out, &reports, args.explain)?,
+        Format::Json => report::json(out, &reports, args.explain)?,
+        Format::Junit => report::junit(out, &reports, args.explain)?,
+    }
+    if let Some(path) = &args.junit {
+        let mut xml = Vec::new();
+        report::junit(&mut xml, &reports, args.explain)?;
+        std::fs::write(path, xml).map_err(|source| CliError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    outcome(&reports)
 }
 
-/// Runs the suites, writes the table to `out`; an error when a case fails.
-pub fn run(args: &TestArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let policy = config::load_policy(&args.policy)?;
-    let engine = Engine::new(policy, args.settings.settings()?);
-    let mut failed = 0;
-    let mut total = 0;
-    for path in &args.cases {
-        let suite = read_suite(path)?;
-        let results = run_suite(&engine, &suite, args)?;
-        write_table(out, path, &results)?;
-        total += results.len();
-        failed += results.iter().filter(|r| !r.mismatches.is_empty()).count();
+/// `Ok` when every case passed, else [`CliError::CasesFailed`].
+pub fn outcome(reports: &[SuiteReport]) -> Result<(), CliError> {
+    match report::totals(reports) {
+        (_, 0) => Ok(()),
+        (total, failed) => Err(CliError::CasesFailed { failed, total }),
     }
-    writeln!(out, "{} passed, {failed} failed", total - failed)?;
-    if failed > 0 {
-        return Err(CliError::Input(format!(
-            "{failed} of {total} policy test cases failed"
-        )));
+}
+
+/// Reads every suite (all must be readable before any runs), then runs the
+/// cases whose name contains `filter` under `policy`. No case to run is an
+/// error: a suite that tests nothing must not pass.
+pub fn run_suites(
+    policy: &Policy,
+    paths: &[PathBuf],
+    decision: &DecisionArgs,
+    filter: Option<&str>,
+) -> Result<Vec<SuiteReport>, CliError> {
+    let suites = paths
+        .iter()
+        .map(|path| Ok((path, read_suite(path)?)))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let engine = Engine::new(policy.clone(), decision.settings.settings()?);
+    let policies = policy.policy_texts();
+    let trust = TrustFiles {
+        keysets: decision.keysets.as_deref(),
+        revoked: decision.revoked.as_deref(),
+    };
+    let selected = |case: &suite::Case| filter.is_none_or(|text| case.name.contains(text));
+    let mut reports = Vec::with_capacity(suites.len());
+    for (path, suite) in suites {
+        let cases = run::run_suite(&engine, &suite, trust, &policies, selected)?;
+        if !cases.is_empty() {
+            reports.push(SuiteReport {
+                path: path.clone(),
+                cases,
+            });
+        }
     }
-    Ok(())
+    if reports.is_empty() {
+        return Err(CliError::Input(match filter {
+            Some(text) => format!("no case name contains {text:?}"),
+            None => "the suites hold no case".to_owned(),
+        }));
+    }
+    Ok(reports)
 }
 
 fn read_suite(path: &Path) -> Result<Suite, CliError> {
@@ -89,194 +160,166 @@ fn read_suite(path: &Path) -> Result<Suite, CliError> {
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
-/// Runs one suite's cases with throwaway keys for its domains.
-pub fn run_suite(
-    engine: &Engine,
-    suite: &Suite,
-    args: &TestArgs,
-) -> Result<Vec<CaseResult>, CliError> {
-    let issuers = Issuers::for_cases(&suite.cases);
-    let trust = issuers.trust(args.keysets.as_deref(), args.revoked.as_deref())?;
-    let now = suite.now.map_or_else(SystemTime::now, SystemTime::from);
-    suite
-        .cases
-        .iter()
-        .map(|case| {
-            let authorization = match &case.token {
-                None => None,
-                Some(spec) => Some(format!("Bearer {}", issuers.token(spec, &case.name)?)),
-            };
-            let event = suite::event(&case.request, authorization.as_deref());
-            let evaluated = engine.evaluate(event, Ok(&trust), now);
-            Ok(compare(case, &evaluated.decision))
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::explain::{CheckRef, DecidedBy};
+    use super::*;
+    use clap::Parser;
 
-/// A throwaway root key per domain the suite mints for.
-struct Issuers {
-    keys: BTreeMap<String, KeyPair>,
-}
+    const POLICY: &str = r#"
+        check if method($m);
+        deny if method("DELETE");
+        allow if right("read"), method("GET");
+        allow if right("write");
+    "#;
 
-impl Issuers {
-    fn for_cases(cases: &[Case]) -> Issuers {
-        let keys = cases
-            .iter()
-            .filter_map(|case| match &case.token {
-                Some(TokenSpec::Minted { domain, .. }) => Some(domain.clone()),
-                _ => None,
-            })
-            .map(|domain| (domain, KeyPair::new()))
-            .collect();
-        Issuers { keys }
-    }
+    const SUITE: &str = r#"
+now: 2030-01-01T00:00:00Z
+cases:
+  - name: read allowed
+    request: {kind: http, method: GET, path: /a}
+    token: {domain: a.example, authority: 'right("read");'}
+    expect: {outcome: allow}
+  - name: delete denied
+    request: {kind: http, method: DELETE, path: /a}
+    token: {domain: a.example, authority: 'right("write");'}
+    expect: {outcome: deny}
+  - name: attenuated to GET, wrongly expected to allow a POST
+    request: {kind: rest, method: POST, path: /a}
+    token: {domain: a.example, authority: 'right("write");', blocks: ['check if method("GET");']}
+    expect: {outcome: allow}
+  - name: read right on a POST
+    request: {kind: http, method: POST, path: /a}
+    token: {domain: a.example, authority: 'right("read");'}
+    expect: {outcome: deny, reason_kind: no_matching_policy}
+  - name: dot segments
+    request: {kind: http, method: GET, path: /a/../b}
+    token: {domain: a.example, authority: 'right("read");'}
+    expect: {outcome: deny}
+"#;
 
-    fn trust(&self, keysets: Option<&Path>, revoked: Option<&Path>) -> Result<Trust, CliError> {
-        let Trust {
-            keys: given,
-            revoked,
-        } = match keysets {
-            Some(path) => config::load_trust(path, revoked)?,
-            None => Trust {
-                keys: KeyStore::default(),
-                revoked: match revoked {
-                    Some(path) => RevocationList::parse(read_text(path)?.as_bytes())
-                        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?,
-                    None => RevocationList::default(),
-                },
-            },
-        };
-        let mut domains = given.to_key_sets();
-        for (domain, key) in &self.keys {
-            domains
-                .entry(domain.clone())
-                .or_default()
-                .push(BiscuitWebKey {
-                    public_key: key.public(),
-                    key_id: THROWAWAY_KEY_ID,
-                    issuer: None,
-                    expires_at: None,
-                });
-        }
-        Ok(Trust {
-            keys: KeyStore::Whole(KeyMap::from(&domains)),
-            revoked,
-        })
+    /// `TestArgs`' decision flags at their defaults (no environment needed).
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        decision: DecisionArgs,
     }
 
-    fn token(&self, spec: &TokenSpec, case: &str) -> Result<String, CliError> {
-        let input = |what: &str, error: &dyn std::fmt::Display| {
-            CliError::Input(format!("case {case:?}: {what}: {error}"))
-        };
-        match spec {
-            TokenSpec::Given { given } => Ok(given.clone()),
-            TokenSpec::Minted {
-                domain,
-                authority,
-                blocks,
-                without_domain_hint,
-            } => {
-                let root = self
-                    .keys
-                    .get(domain)
-                    .ok_or_else(|| input("domain", &"no throwaway key"))?;
-                let mut biscuit = Biscuit::builder()
-                    .code(authority)
-                    .map_err(|e| input("authority", &e))?
-                    .root_key_id(THROWAWAY_KEY_ID)
-                    .build(root)
-                    .map_err(|e| input("authority", &e))?;
-                for block in blocks {
-                    let block = BlockBuilder::new()
-                        .code(block)
-                        .map_err(|e| input("block", &e))?;
-                    biscuit = biscuit.append(block).map_err(|e| input("block", &e))?;
-                }
-                let bytes = biscuit.to_vec().map_err(|e| input("token", &e))?;
-                let hint = (!without_domain_hint).then_some(domain.as_str());
-                let bytes = envelope::with_domain(&bytes, hint)?;
-                Ok(token::encode(&bytes))
-            }
-        }
-    }
-}
-
-fn compare(case: &Case, decision: &crate::Decision) -> CaseResult {
-    let expect = &case.expect;
-    let outcome = crate::metrics::outcome_name(decision.outcome());
-    let kind = decision.reason_kind();
-    let mut mismatches = Vec::new();
-    if expect.outcome != outcome {
-        mismatches.push(format!("outcome {outcome}, expected {}", expect.outcome));
-    }
-    if let Some(want) = expect.reason_kind.as_deref().filter(|want| *want != kind) {
-        mismatches.push(format!("reason {kind}, expected {want}"));
-    }
-    let grant = decision.verdict.as_ref().ok();
-    if let Some(want) = &expect.principal {
-        let got = grant.and_then(|g| g.principal.as_deref());
-        if got != Some(want.as_str()) {
-            mismatches.push(format!("principal {got:?}, expected {want:?}"));
-        }
-    }
-    for (key, want) in &expect.context {
-        let got = grant.and_then(|g| g.context.get(key));
-        if got != Some(want) {
-            let got = got.map_or("none".to_owned(), Value::to_string);
-            mismatches.push(format!("context {key} = {got}, expected {want}"));
-        }
-    }
-    let expected = match &expect.reason_kind {
-        Some(kind) => format!("{}/{kind}", expect.outcome),
-        None => expect.outcome.clone(),
-    };
-    CaseResult {
-        name: case.name.clone(),
-        expected,
-        got: format!("{outcome}/{kind}"),
-        mismatches,
-    }
-}
-
-fn write_table(out: &mut impl Write, path: &Path, results: &[CaseResult]) -> std::io::Result<()> {
-    writeln!(out, "{}", path.display())?;
-    let name_width = results
-        .iter()
-        .map(|r| r.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let expected_width = results
-        .iter()
-        .map(|r| r.expected.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let got_width = results
-        .iter()
-        .map(|r| r.got.len())
-        .max()
-        .unwrap_or(3)
-        .max(3);
-    writeln!(
-        out,
-        "  {:<6}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  detail",
-        "result", "case", "expected", "got"
-    )?;
-    for result in results {
-        let status = if result.mismatches.is_empty() {
-            "ok"
-        } else {
-            "FAIL"
-        };
-        let row = format!(
-            "  {status:<6}  {:<name_width$}  {:<expected_width$}  {:<got_width$}  {}",
-            result.name,
-            result.expected,
-            result.got,
-            result.mismatches.join("; ")
+    fn results(filter: Option<&str>) -> Vec<run::CaseResult> {
+        let policy = Policy::parse(POLICY).expect("policy");
+        let suite: Suite = serde_norway::from_str(SUITE).expect("suite");
+        let flags = Flags::parse_from(["test", "--max-time-ms", "1000"]);
+        let engine = Engine::new(
+            policy.clone(),
+            flags.decision.settings.settings().expect("settings"),
         );
-        writeln!(out, "{}", row.trim_end())?;
+        run::run_suite(
+            &engine,
+            &suite,
+            TrustFiles::default(),
+            &policy.policy_texts(),
+            |case| filter.is_none_or(|text| case.name.contains(text)),
+        )
+        .expect("runs")
     }
-    Ok(())
+
+    #[test]
+    fn explain_names_the_policy_or_the_checks_that_decided() {
+        let results = results(None);
+        let decided: Vec<&DecidedBy> = results.iter().map(|r| &r.decided_by).collect();
+        assert!(
+            matches!(decided[0], DecidedBy::AllowPolicy { policy } if policy.index == 1 && policy.source == r#"allow if right("read"), method("GET")"#),
+            "{:?}",
+            decided[0]
+        );
+        assert!(
+            matches!(decided[1], DecidedBy::DenyPolicy { policy } if policy.index == 0 && policy.source == r#"deny if method("DELETE")"#),
+            "{:?}",
+            decided[1]
+        );
+        match decided[2] {
+            DecidedBy::FailedChecks {
+                allow_policy: Some(policy),
+                checks,
+            } => {
+                assert_eq!(policy.index, 2);
+                assert_eq!(
+                    checks,
+                    &[CheckRef {
+                        block: Some(1),
+                        check: 0,
+                        source: r#"check if method("GET")"#.into()
+                    }]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(decided[3], &DecidedBy::NoMatchingPolicy);
+        assert!(
+            matches!(decided[4], DecidedBy::Refusal { reason_kind, .. } if reason_kind == "non_canonical_path"),
+            "{:?}",
+            decided[4]
+        );
+        let passed: Vec<bool> = results.iter().map(|r| r.passed()).collect();
+        assert_eq!(passed, [true, true, false, true, true]);
+        assert!(decided[2].to_string().contains("check #0 of block 1"));
+    }
+
+    #[test]
+    fn a_filter_runs_only_the_cases_it_names() {
+        let names: Vec<String> = results(Some("denied"))
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["delete denied"]);
+    }
+
+    #[test]
+    fn reports_count_failures_in_every_format() {
+        let reports = [SuiteReport {
+            path: "suite.yaml".into(),
+            cases: results(None),
+        }];
+        assert_eq!(report::totals(&reports), (5, 1));
+        assert!(matches!(
+            outcome(&reports),
+            Err(CliError::CasesFailed {
+                failed: 1,
+                total: 5
+            })
+        ));
+        let mut junit = Vec::new();
+        report::junit(&mut junit, &reports, true).expect("junit");
+        let junit = String::from_utf8(junit).expect("utf-8");
+        assert!(
+            junit.contains(r#"<testsuites name="authz test" tests="5" failures="1" errors="0">"#)
+        );
+        assert_eq!(junit.matches("<failure ").count(), 1);
+        assert_eq!(junit.matches("<system-out>").count(), 5);
+        assert!(
+            junit.contains("allow if right(&quot;read&quot;)"),
+            "escaped: {junit}"
+        );
+        let mut json = Vec::new();
+        report::json(&mut json, &reports, false).expect("json");
+        let json: serde_json::Value = serde_json::from_slice(&json).expect("one JSON document");
+        assert_eq!(json["failures"], 1);
+        assert_eq!(json["suites"][0]["cases"][2]["passed"], false);
+        assert!(json["suites"][0]["cases"][0].get("decided_by").is_none());
+        let mut text = Vec::new();
+        report::text(&mut text, &reports, true).expect("text");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert_eq!(text.matches("decided by: ").count(), 5);
+        assert!(text.ends_with("4 passed, 1 failed\n"));
+    }
+
+    #[test]
+    fn failed_cases_and_errors_have_different_exit_codes() {
+        let failed = CliError::CasesFailed {
+            failed: 1,
+            total: 2,
+        };
+        assert_eq!(failed.exit_code(), 1);
+        assert_eq!(CliError::Input("broken suite".into()).exit_code(), 2);
+    }
 }

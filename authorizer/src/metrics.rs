@@ -609,6 +609,7 @@ mod tests {
                     principal: Some("alice".into()),
                     context: Default::default(),
                     holder_certs: Vec::new(),
+                    allow_policy: 0,
                 }),
                 identity: Some(Identity {
                     domain: "a.example".into(),

@@ -1,8 +1,8 @@
 """First decision of a fresh `authz replay` process: the key map of 10,000 issuer domains (two
 distinct keys each, the demo domains among them) as the manifest and 128 shard files that
 `authz keymap --shards 128 --out DIR` writes, as the one whole file `authz keymap` prints, and
-the demo map, runs interleaved in one run. Each run replays one demo event (a token naming its
-domain) and must answer `allow`. A measurement (for BENCHMARKS.md), not a test:
+the demo map, runs interleaved in one run. Each run replays the REST request demo event (its
+token names its domain in field 5) and must answer `allow`. A measurement (for BENCHMARKS.md), not a test:
 `cargo build --release --bin authz && .venv/bin/python tests/replay_first_decision.py [RUNS [PROFILE]]`
 (PROFILE: the target directory of the `authz` binary, `release` by default)."""
 
@@ -20,7 +20,7 @@ AUTHZ = ROOT / "target" / (sys.argv[2] if len(sys.argv) > 2 else "release") / "a
 WORK = ROOT / "target" / "replay-first-decision"  # inputs kept across runs
 DOMAINS = 10_000
 SHARDS = 128
-EVENT = EVENTS / "http-v2-allow.json"
+EVENT = EVENTS / "rest-request-allow.json"
 
 
 def documents():

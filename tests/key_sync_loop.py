@@ -4,12 +4,17 @@ EXTRA_CA_CERTS (certificate validation stays on), with the authorizer function
 reading the secret key-sync writes: a withdrawn key stops verifying even when
 the map returns to earlier content, a key copied by another domain is refused
 (by key-sync, and by the authorizer's loader when a map holds it anyway), an
-over-quota domain does not block another domain's withdrawal, and an
-unreadable current secret with a domain down is not replaced by a partial map.
+over-quota domain does not block another domain's withdrawal, an
+unreadable current secret with a domain down is not replaced by a partial map,
+and (in a whole map and in a sharded one) a neighbour growing past the limit
+round after round never delays a withdrawal, two growing neighbours get at
+most their fair share, and quotas count the bytes as stored.
 
 Run by tests/run from the repository root with the project venv's python."""
 
 import datetime
+import functools
+import hashlib
 import ipaddress
 import json
 import ssl
@@ -149,6 +154,175 @@ def reason(summary, domain):
     return summary.get("domains", {}).get(domain, {}).get("reason", "")
 
 
+
+def shard_of(domain, count):
+    """The authorizer's shard assignment: the first 8 bytes of SHA-256, big-endian, modulo the count."""
+    return int.from_bytes(hashlib.sha256(domain.encode()).digest()[:8], "big") % count
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_bytes(domain, items):
+    """Bytes a domain's entry takes in a stored document (key-sync's canonical JSON), its comma included."""
+    return len(compact(domain)) + 1 + len(compact(sorted(items, key=lambda i: i["key_id"]))) + 1
+
+
+def with_issuer(key_pair, key_id, issuer):
+    item = bwks_item(key_pair, key_id)
+    item["issuer"] = issuer
+    return item
+
+
+def issuer_items(count, first_id, fill="i"):
+    """`count` fresh keys whose issuers are 256 bytes (the default quota), key ids from `first_id`."""
+    return [with_issuer(biscuit_auth.KeyPair(), first_id + n, fill * 256) for n in range(count)]
+
+
+def names_in_shard(prefix, count, shards, shard=0):
+    """`count` domain names that land in `shard` of `shards`."""
+    found, n = [], 0
+    while len(found) < count:
+        name = f"{prefix}{n}.grow.test"
+        if shard_of(name, shards) == shard:
+            found.append(name)
+        n += 1
+    return found
+
+
+class Layout:
+    """A key map of its own in moto (whole, or a manifest and SHARDS shard secrets) with an
+    authorizer function reading it."""
+
+    def __init__(self, name, sm, processes, log, moto_port, server_port, shards):
+        self.name, self.sm, self.shards = name, sm, shards
+        self.secret = f"{name}/keysets"
+        self.shard_ids = [f"{name}/shard-{n}" for n in range(shards)] if shards > 1 else []
+        self.limit = 64 * 1024 if shards == 1 else 56 * 1024
+        for secret in [self.secret, *self.shard_ids]:
+            sm.create_secret(Name=secret, SecretString="{}")
+        extra = {"KEYMAP_SHARD_COUNT": shards, "KEYMAP_SHARD_SECRET_PREFIX": f"{name}/shard-"} if shards > 1 else {}
+        self.env = tool_env(moto_port, KEYSETS_SECRET_ID=self.secret, EXTRA_CA_CERTS=WORK / "ca.pem",
+                            BWKS_URL_TEMPLATE=f"https://127.0.0.1:{server_port}/{{domain}}/.well-known/biscuit-web-keys",
+                            **extra)
+        self.port = free_port()
+        start_authorizer(processes, tool_env(moto_port, KEYSETS_SECRET_ID=self.secret, POLICY_FILE=DEMO / "policy.datalog",
+                                             CACHE_TTL_SECONDS=TTL_SECONDS), self.port, log)
+
+    def document(self, shard=0):
+        """The stored text of a shard (the whole map for one shard)."""
+        secret = self.shard_ids[shard] if self.shard_ids else self.secret
+        return self.sm.get_secret_value(SecretId=secret)["SecretString"]
+
+    def free(self, shard=0):
+        return self.limit - len(self.document(shard))
+
+    def decide(self, key_pair, key_id, domain):
+        return decide(self.port, key_pair, key_id, domain, f"/tenants/{domain}/x")
+
+
+def decide(port, key_pair, key_id, hint, path):
+    """The authorizer's outcome, after a refresh, for a read token of key_pair."""
+    time.sleep(TTL_SECONDS + 0.5)
+    token = mint(key_pair.private_key, key_id, hint, 'user("dana"); right("read");')
+    return outcome(invoke(port, rest_token_event(token, "GET", path)))
+
+
+def growth_rounds(results, server, layout):
+    """Withdrawals always apply, growth is admitted fairly, quotas count stored bytes: in one
+    document (the whole map, or shard 0 of a sharded map, with a domain of shard 1 growing
+    meanwhile). The document is filled to about 2.5 KB below its limit first."""
+    label = f"[{layout.name}, {layout.shards} shard{'s' if layout.shards > 1 else ''}]"
+    v, e, n1, n2, u, q_ctl, q_at, q_over, *fillers = names_in_shard(f"{layout.name}-", 8 + 12, layout.shards)
+    keys = {d: biscuit_auth.KeyPair() for d in (v, e, n1, n2, u)}
+    v9, v10 = biscuit_auth.KeyPair(), biscuit_auth.KeyPair()
+    published = {v: [bwks_item(keys[v], 1), bwks_item(v9, 9)], e: [bwks_item(keys[e], 1)],
+                 n1: [bwks_item(keys[n1], 1)], n2: [bwks_item(keys[n2], 1)], u: [bwks_item(keys[u], 1)],
+                 q_ctl: [with_issuer(biscuit_auth.KeyPair(), 1, "\u0001" * 256)],
+                 q_at: [with_issuer(biscuit_auth.KeyPair(), 1, '"' * 128)],
+                 q_over: [with_issuer(biscuit_auth.KeyPair(), 1, '"' * 128 + "x")]}
+    others = names_in_shard(f"{layout.name}-other-", 1, layout.shards, 1) if layout.shards > 1 else []
+    published.update({o: [bwks_item(biscuit_auth.KeyPair(), 1)] for o in others})
+    # Fillers of 16 keys with 256-byte issuers until about 2.5 KB are left.
+    base = 1 + sum(entry_bytes(d, items) for d, items in published.items() if d not in (q_ctl, q_over, *others))
+    for filler in fillers:
+        room = layout.limit - 2500 - base
+        if room < 600:
+            break
+        count = min(16, (room - 40) // 400)
+        published[filler] = issuer_items(count, 1)
+        base += entry_bytes(filler, published[filler])
+    domains = list(published)
+
+    def sync():
+        for domain, items in published.items():
+            server.publish(domain, items)
+        return run_key_sync(layout.env, domains)
+
+    code, summary = sync()
+    stored = json.loads(layout.document())
+    free = layout.free()
+    results.check(f"{label} issuer of 256 control characters: rejected with the reason",
+                  status(summary, q_ctl) == "rejected" and "control character U+0001" in reason(summary, q_ctl)
+                  and q_ctl not in stored, summary.get("domains", {}).get(q_ctl))
+    results.check(f"{label} issuer at exactly its quota in escaped bytes (128 quotes = 256 bytes): accepted",
+                  status(summary, q_at) == "fetched" and key_ids(stored, q_at) == [1], summary.get("domains", {}).get(q_at))
+    results.check(f"{label} one byte more (257 escaped bytes): rejected",
+                  status(summary, q_over) == "rejected" and "257 bytes as stored" in reason(summary, q_over)
+                  and q_over not in stored, summary.get("domains", {}).get(q_over))
+    results.check(f"{label} the document is filled as computed ({len(layout.document())} bytes = the sum of its entries, "
+                  f"{free} bytes free)",
+                  len(layout.document()) == base and 1500 <= free <= 3500 and status(summary, v) == "fetched",
+                  (len(layout.document()), base))
+
+    # v replaces its leaked key 9 with key 10 while e grows past the limit, round after round.
+    published[v] = [bwks_item(keys[v], 1), bwks_item(v10, 10)]
+    for o in others:
+        published[o] = [*published[o], bwks_item(biscuit_auth.KeyPair(), 2)]
+    for round_ in range(3):
+        published[e] = [bwks_item(keys[e], 1), *issuer_items(15, 2, fill="abc"[round_])]
+        code, summary = sync()
+        stored = json.loads(layout.document())
+        results.check(f"{label} round {round_ + 1} of e's growth: e rejected for its fair share, v's key 9 gone and "
+                      f"key 10 stored, u untouched",
+                      code != 0 and status(summary, e) == "rejected" and "fair share" in reason(summary, e)
+                      and summary.get("growth_refused") == [e] and key_ids(stored, e) == [1]
+                      and key_ids(stored, v) == [1, 10] and status(summary, u) == "unchanged"
+                      and len(layout.document()) <= layout.limit, summary)
+        if round_ == 0 and others:
+            results.check(f"{label} a domain of the other shard grows in the same round: admitted, its shard written",
+                          status(summary, others[0]) == "fetched" and summary.get("shards_written") == [0, 1]
+                          and key_ids(json.loads(layout.document(1)), others[0]) == [1, 2], summary)
+        if round_ == 0:
+            results.check(f"{label} the real authorizer refuses a token of v's withdrawn key 9",
+                          layout.decide(v9, 9, v) == "unauthorized")
+            results.check(f"{label} and allows one of its new key 10", layout.decide(v10, 10, v) == "allow")
+    results.check(f"{label} after e's rounds, v's withdrawn key is still refused", layout.decide(v9, 9, v) == "unauthorized")
+
+    # Two neighbours grow at once: n1 asks for about a third of the free space, n2 for more than is left then.
+    published[e] = [bwks_item(keys[e], 1)]
+    free = layout.free()
+    n1_new = [bwks_item(keys[n1], 1), *issuer_items(max(1, free // 3 // 400), 2)]
+    r1 = entry_bytes(n1, n1_new) - entry_bytes(n1, published[n1])
+    n2_new = [bwks_item(keys[n2], 1), *issuer_items((free - r1) // 400 + 1, 2)]
+    r2 = entry_bytes(n2, n2_new) - entry_bytes(n2, published[n2])
+    results.check(f"{label} the neighbours' requests as designed: {r1} <= half of {free}, {r2} > {free} - {r1}",
+                  r1 <= free // 2 and r2 > free - r1 and r1 + r2 > free)
+    published[n1], published[n2] = n1_new, n2_new
+    u_entry = compact({u: json.loads(layout.document())[u]})
+    code, summary = sync()
+    stored = json.loads(layout.document())
+    results.check(f"{label} two neighbours grow at once: the smaller request, within its fair share, is admitted; "
+                  f"the larger is rejected and keeps its set",
+                  status(summary, n1) == "fetched" and key_ids(stored, n1) == [k["key_id"] for k in n1_new]
+                  and status(summary, n2) == "rejected" and "fair share" in reason(summary, n2)
+                  and key_ids(stored, n2) == [1] and summary.get("growth_refused") == [n2], summary)
+    results.check(f"{label} a domain that did not change is untouched (same entry, unchanged)",
+                  status(summary, u) == "unchanged" and compact({u: stored[u]}) == u_entry
+                  and layout.decide(keys[u], 1, u) == "allow")
+
+
 def main():
     results, processes = Results("key-sync loop"), Processes()
     subprocess.run(["cargo", "build", "--quiet", "--bin", "key-sync", "--bin", "authorizer"], cwd=ROOT, check=True)
@@ -168,11 +342,7 @@ def main():
                                 CACHE_TTL_SECONDS=TTL_SECONDS)
         start_authorizer(processes, function_env, function_port, log)
 
-        def decide(key_pair, key_id, hint, path):
-            """The authorizer's outcome, after a refresh, for a read token of key_pair."""
-            time.sleep(TTL_SECONDS + 0.5)
-            token = mint(key_pair.private_key, key_id, hint, 'user("dana"); right("read");')
-            return outcome(invoke(function_port, rest_token_event(token, "GET", path)))
+        decide_here = functools.partial(decide, function_port)
 
         a1, a2, b1 = biscuit_auth.KeyPair(), biscuit_auth.KeyPair(), biscuit_auth.KeyPair()
         server.publish("a.test", [bwks_item(a1, 1)])
@@ -196,7 +366,7 @@ def main():
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         results.check("rotation: an added key is stored", code == 0 and key_ids(stored(sm), "a.test") == [1, 2], summary)
         results.check("rotation: the authorizer accepts the added key",
-                      decide(a2, 2, "a.test", "/tenants/a.test/x") == "allow")
+                      decide_here(a2, 2, "a.test", "/tenants/a.test/x") == "allow")
         server.publish("a.test", [bwks_item(a1, 1)])
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         results.check("withdrawal back to earlier content (C1 -> C2 -> C1): written, AWSCURRENT holds C1 again",
@@ -204,9 +374,9 @@ def main():
                       and current(sm)["VersionId"] == summary.get("version_id") and versions(sm) == written_versions + 2,
                       (summary, versions(sm)))
         results.check("C1 -> C2 -> C1: a token of the withdrawn key is refused",
-                      decide(a2, 2, "a.test", "/tenants/a.test/x") == "unauthorized")
+                      decide_here(a2, 2, "a.test", "/tenants/a.test/x") == "unauthorized")
         results.check("C1 -> C2 -> C1: a token of the remaining key is allowed",
-                      decide(a1, 1, "a.test", "/tenants/a.test/x") == "allow")
+                      decide_here(a1, 1, "a.test", "/tenants/a.test/x") == "allow")
 
         server.publish("a.test", [bwks_item(a2, 2)])
         code, summary = run_key_sync(env, ["a.test", "b.test"])
@@ -255,11 +425,11 @@ def main():
                       and key_ids(now, "a-evil.test") == [2] and key_ids(now, "b.test") == [1]
                       and status(summary, "b.test") == "unchanged", summary)
         results.check("key reuse: b.test's token with field 5 = a-evil.test is refused",
-                      decide(b1, 1, "a-evil.test", "/tenants/a-evil.test/x") == "unauthorized")
+                      decide_here(b1, 1, "a-evil.test", "/tenants/a-evil.test/x") == "unauthorized")
         results.check("key reuse: b.test's token without field 5 acts as b.test",
-                      decide(b1, 1, None, "/tenants/b.test/x") == "allow")
+                      decide_here(b1, 1, None, "/tenants/b.test/x") == "allow")
         results.check("key reuse: and not as a-evil.test",
-                      decide(b1, 1, None, "/tenants/a-evil.test/x") == "deny")
+                      decide_here(b1, 1, None, "/tenants/a-evil.test/x") == "deny")
 
         # Defence in depth: a map written by hand with the key under both domains.
         good_map = current(sm)["SecretString"]
@@ -267,9 +437,9 @@ def main():
         shared["a-evil.test"].append(bwks_item(b1, 1, "2099-01-01T00:00:00Z"))
         sm.put_secret_value(SecretId=SECRET, SecretString=json.dumps(shared))
         results.check("a loaded map with a key under two domains: its tokens are refused (no field 5)",
-                      decide(b1, 1, None, "/tenants/b.test/x") == "unauthorized")
+                      decide_here(b1, 1, None, "/tenants/b.test/x") == "unauthorized")
         results.check("a loaded map with a key under two domains: its tokens are refused (field 5 = a-evil.test)",
-                      decide(b1, 1, "a-evil.test", "/tenants/a-evil.test/x") == "unauthorized")
+                      decide_here(b1, 1, "a-evil.test", "/tenants/a-evil.test/x") == "unauthorized")
         log.flush()
         log_text = log_path.read_text()
         results.check("a loaded map with a key under two domains: logged as an error at load, refusals as ambiguous_key",
@@ -296,7 +466,7 @@ def main():
                       and status(summary, "many.test") == "rejected" and "17 keys" in reason(summary, "many.test")
                       and "huge.test" not in now and "many.test" not in now and versions(sm) == versions_before + 1, summary)
         results.check("over quota: the token of b.test's withdrawn key is refused",
-                      decide(b2, 2, "b.test", "/tenants/b.test/x") == "unauthorized")
+                      decide_here(b2, 2, "b.test", "/tenants/b.test/x") == "unauthorized")
 
         # Over the secret limit: with a higher key quota, three new domains of 200 keys
         # (about 26 KB apiece) would make a map of about 78 KB. Their growth is dropped;
@@ -309,7 +479,7 @@ def main():
         now = stored(sm)
         results.check("over the 64 KiB limit: the domains that grew are rejected, the others' changes are written",
                       code != 0 and key_ids(now, "a.test") == [3] and status(summary, "a.test") == "fetched"
-                      and all(status(summary, d) == "rejected" and "grew" in reason(summary, d) and d not in now for d in big)
+                      and all(status(summary, d) == "rejected" and "fair share" in reason(summary, d) and d not in now for d in big)
                       and len(current(sm)["SecretString"]) <= 64 * 1024, summary)
 
         server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
@@ -329,7 +499,7 @@ def main():
                       and current(sm)["SecretString"] == "this is not JSON" and versions(sm) == versions_before,
                       summary)
         results.check("unreadable current secret: the authorizer keeps deciding with the map it has",
-                      decide(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
+                      decide_here(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
         server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         now = stored(sm)
@@ -341,9 +511,13 @@ def main():
         # The full loop: the authorizer reads what key-sync wrote and accepts a token
         # signed by the freshly synced key a3, and refuses the rotated-out a1.
         results.check("full loop: the authorizer accepts a token signed by the synced key",
-                      decide(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
+                      decide_here(a3, 3, "a.test", "/tenants/a.test/x") == "allow")
         results.check("full loop: and refuses one signed by the rotated-out key",
-                      decide(a1, 1, "a.test", "/tenants/a.test/x") == "unauthorized")
+                      decide_here(a1, 1, "a.test", "/tenants/a.test/x") == "unauthorized")
+
+        # Withdrawals, fair growth and stored-byte quotas: in a whole map and in a sharded one.
+        for name, shards in (("whole", 1), ("sharded", 2)):
+            growth_rounds(results, server, Layout(name, sm, processes, log, moto_port, server.port, shards))
 
         # Metrics: every round wrote its EMF lines (domains by status, expiring keys, writes).
         emitted = save_emf("key-sync-loop", "\n".join(KEY_SYNC_OUTPUT))
@@ -353,6 +527,9 @@ def main():
         results.check("metrics: rounds report expiring keys per domain and secret writes",
                       any("KeysExpiringSoon" in d and "domain" in d for d in emitted)
                       and any(d.get("SecretWrites") == 1 for d in emitted))
+        results.check("metrics: a round that refused a growth reports GrowthRefused = 1",
+                      any(d.get("GrowthRefused") == 1 and d.get("message") == "round" for d in emitted)
+                      and any(d.get("GrowthRefused") == 0 for d in emitted))
     finally:
         processes.stop_all()
         server.stop()

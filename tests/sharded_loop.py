@@ -11,7 +11,6 @@ domains only; a token with no domain hint is routed by the manifest's key-id ind
 
 Run by tests/run from the repository root with the project venv's python."""
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 
 import biscuit_auth
 
-from key_sync_loop import WORK, BwksServer, make_certificates, run_key_sync
+from key_sync_loop import WORK, BwksServer, make_certificates, run_key_sync, shard_of
 from support import (DEMO, ROOT, Processes, Results, bwks_item, free_port, invoke, mint, outcome,
                      rest_token_event, secrets_client, start_authorizer, start_moto, tool_env)
 
@@ -29,11 +28,6 @@ PREFIX = "stack/keymap/shard-"
 SHARDS = 4
 DOMAINS = [f"t{n}.test" for n in range(24)]
 TTL_SECONDS = 1
-
-
-def shard_of(domain, count=SHARDS):
-    """The authorizer's shard assignment: the first 8 bytes of SHA-256, big-endian, modulo the count."""
-    return int.from_bytes(hashlib.sha256(domain.encode()).digest()[:8], "big") % count
 
 
 def version_count(sm, secret):
@@ -65,18 +59,18 @@ def main():
 
         code, summary = run_key_sync(env, DOMAINS)
         manifest = json.loads(sm.get_secret_value(SecretId=MANIFEST)["SecretString"])
-        used = sorted({shard_of(d) for d in DOMAINS})
+        used = sorted({shard_of(d, SHARDS) for d in DOMAINS})
         results.check("first round: every shard holding a domain is written, then the manifest (generation 1)",
                       code == 0 and summary.get("written") and summary.get("shards_written") == used
                       and manifest.get("generation") == 1 and len(manifest.get("shards", [])) == SHARDS, summary)
         placed = all(json.loads(sm.get_secret_value(SecretId=shard_ids[n])["SecretString"]).keys()
-                     == {d for d in DOMAINS if shard_of(d) == n} for n in range(SHARDS))
+                     == {d for d in DOMAINS if shard_of(d, SHARDS) == n} for n in range(SHARDS))
         results.check("each domain is stored in the shard its hash names", placed)
         results.check("the manifest names each shard's current version",
                       all(ref["version"] == sm.get_secret_value(SecretId=ref["id"])["VersionId"] for ref in manifest["shards"]),
                       manifest["shards"])
         results.check("the key-id index lists crowded key id 1 as crowded and each own key id by shard",
-                      1 in manifest.get("crowded_key_ids", []) and manifest["key_ids"].get("105") == [shard_of(DOMAINS[5])],
+                      1 in manifest.get("crowded_key_ids", []) and manifest["key_ids"].get("105") == [shard_of(DOMAINS[5], SHARDS)],
                       manifest.get("key_ids"))
 
         code, summary = run_key_sync(env, DOMAINS)
@@ -91,10 +85,10 @@ def main():
         round_ms = (time.perf_counter() - started) * 1000
         after = {secret: version_count(sm, secret) for secret in shard_ids}
         grown = [n for n, secret in enumerate(shard_ids) if after[secret] != before[secret]]
-        results.check(f"one domain changed: exactly its shard ({shard_of(changed)}) and the manifest written "
+        results.check(f"one domain changed: exactly its shard ({shard_of(changed, SHARDS)}) and the manifest written "
                       f"(round {round_ms:.0f} ms, {len(DOMAINS)} domains)",
-                      code == 0 and summary.get("written") and summary.get("shards_written") == [shard_of(changed)]
-                      and grown == [shard_of(changed)] and summary.get("generation") == 2, (summary, grown))
+                      code == 0 and summary.get("written") and summary.get("shards_written") == [shard_of(changed, SHARDS)]
+                      and grown == [shard_of(changed, SHARDS)] and summary.get("generation") == 2, (summary, grown))
 
         function_env = tool_env(moto_port, KEYSETS_SECRET_ID=MANIFEST, POLICY_FILE=DEMO / "policy.datalog",
                                 CACHE_TTL_SECONDS=TTL_SECONDS)
@@ -105,7 +99,7 @@ def main():
             token = mint(key_pair.private_key, key_id, hint, 'user("dana"); right("read");')
             return outcome(invoke(at or port, rest_token_event(token, "GET", f"/tenants/{domain}/x")))
 
-        a, b = DOMAINS[0], next(d for d in DOMAINS if shard_of(d) != shard_of(DOMAINS[0]))
+        a, b = DOMAINS[0], next(d for d in DOMAINS if shard_of(d, SHARDS) != shard_of(DOMAINS[0], SHARDS))
         results.check("a token of each of two shards' domains is allowed",
                       decide(a, keys[a], 1, a) == "allow" and decide(b, keys[b], 1, b) == "allow")
 
@@ -125,8 +119,8 @@ def main():
 
         # A generation half written: a shard written ahead of its manifest is not used by a
         # reader that loads that shard now (a fresh process), whose manifest names the old version.
-        c = next(d for d in DOMAINS if shard_of(d) not in (shard_of(a), shard_of(b)))
-        shard_c = shard_ids[shard_of(c)]
+        c = next(d for d in DOMAINS if shard_of(d, SHARDS) not in (shard_of(a, SHARDS), shard_of(b, SHARDS)))
+        shard_c = shard_ids[shard_of(c, SHARDS)]
         intruder = biscuit_auth.KeyPair()
         original = sm.get_secret_value(SecretId=shard_c)["SecretString"]
         ahead = json.loads(original)
@@ -164,7 +158,7 @@ def main():
                       decide(d, keys[d], 1, d) == "allow")
 
         # A shard that cannot be read: the manifest names a version that does not parse.
-        broken = shard_of(b)
+        broken = shard_of(b, SHARDS)
         manifest = json.loads(sm.get_secret_value(SecretId=MANIFEST)["SecretString"])
         good_manifest = json.dumps(manifest)
         put = sm.put_secret_value(SecretId=shard_ids[broken], SecretString="this is not a key map")
@@ -172,7 +166,7 @@ def main():
         manifest["generation"] += 1
         sm.put_secret_value(SecretId=MANIFEST, SecretString=json.dumps(manifest))
         time.sleep(TTL_SECONDS + 0.5)
-        others = [d for d in DOMAINS if shard_of(d) != broken][:3]
+        others = [d for d in DOMAINS if shard_of(d, SHARDS) != broken][:3]
         results.check("an unreadable shard: its domains' tokens are refused",
                       decide(b, keys[b], 1, b) == "unauthorized")
         results.check("an unreadable shard: every other shard's domains are still decided",

@@ -2,7 +2,7 @@
 //! definition serves `authz` and the Lambda function), and the file loaders.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use biscuit_auth::AuthorizerLimits;
 
@@ -15,7 +15,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::probe::Probe;
 use crate::response::HttpApiResponseFormat;
 use crate::revocation::{RevocationList, RevocationListError};
-use crate::store::{KeyStore, ShardRef, StoreError, Stored};
+use crate::store::{KeyStore, Route, ShardRef, StoreError, Stored};
 
 /// Decision settings; each flag can also be set by the environment variable named.
 #[derive(Debug, Clone, clap::Args)]
@@ -250,9 +250,18 @@ pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
     })
 }
 
-/// Loads a key map file and, if given, a revocation list file.
+/// Loads a key map file (every shard of a manifest) and, if given, a revocation list file.
 pub fn load_trust(keysets: &Path, revoked: Option<&Path>) -> Result<Trust, ConfigError> {
-    let keys = load_key_store(keysets)?;
+    with_revocations(load_key_store(keysets)?, revoked)
+}
+
+/// [`load_trust`] reading only a manifest, not its shard files: load those a
+/// decision needs with [`load_shard_files`].
+pub fn open_trust(keysets: &Path, revoked: Option<&Path>) -> Result<Trust, ConfigError> {
+    with_revocations(open_key_store(keysets)?, revoked)
+}
+
+fn with_revocations(keys: KeyStore, revoked: Option<&Path>) -> Result<Trust, ConfigError> {
     let revoked = match revoked {
         None => RevocationList::default(),
         Some(path) => {
@@ -268,21 +277,54 @@ pub fn load_trust(keysets: &Path, revoked: Option<&Path>) -> Result<Trust, Confi
 /// Loads a key map file: a whole map, or a manifest whose shards are files
 /// beside it (each read and checked against its version now).
 pub fn load_key_store(path: &Path) -> Result<KeyStore, ConfigError> {
-    let bad = |source: StoreError| ConfigError::KeyMap {
-        path: path.to_owned(),
-        source,
-    };
-    let manifest = match Stored::parse(&read(path)?).map_err(bad)? {
-        Stored::Whole(map) => return Ok(KeyStore::Whole(map)),
-        Stored::Manifest(manifest) => manifest,
-    };
-    let store = KeyStore::sharded(manifest.clone(), None);
-    for (shard, reference) in manifest.shards.iter().enumerate() {
-        let content = read_shard_file(path, reference)
-            .map_err(|detail| bad(StoreError::BadManifest(detail)))?;
-        store.install(shard, KeyMap::load(&content).map_err(|e| bad(e.into()))?);
+    let store = open_key_store(path)?;
+    let shards = store
+        .manifest()
+        .map(|m| m.shards.clone())
+        .unwrap_or_default();
+    for (shard, reference) in shards.iter().enumerate() {
+        let map = read_shard_map(path, reference).map_err(|detail| ConfigError::KeyMap {
+            path: path.to_owned(),
+            source: StoreError::BadManifest(detail),
+        })?;
+        store.install(shard, map);
     }
     Ok(store)
+}
+
+/// Opens a key map file: a whole map (its keys decoded on first use), or a
+/// manifest alone, its shard files left for [`load_shard_files`].
+pub fn open_key_store(path: &Path) -> Result<KeyStore, ConfigError> {
+    let stored = Stored::parse(&read(path)?).map_err(|source| ConfigError::KeyMap {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(match stored {
+        Stored::Whole(map) => KeyStore::Whole(map),
+        Stored::Manifest(manifest) => KeyStore::sharded(manifest, None),
+    })
+}
+
+/// Loads the shard files beside `manifest` that a decision on `route` needs,
+/// as the function does from Secrets Manager: a shard file that cannot be
+/// read, or is not the version the manifest names, refuses its own domains
+/// (logged) and no others.
+pub fn load_shard_files(store: &KeyStore, manifest: &Path, route: Route<'_>) {
+    let now = Instant::now();
+    for (shard, reference) in store.missing(route, now) {
+        match read_shard_map(manifest, &reference) {
+            Ok(map) => store.install(shard, map),
+            Err(error) => {
+                tracing::error!(shard, id = %reference.id, %error, "cannot load key map shard: its domains are refused");
+                store.failed(shard, error, now);
+            }
+        }
+    }
+}
+
+fn read_shard_map(manifest: &Path, shard: &ShardRef) -> Result<KeyMap, String> {
+    let content = read_shard_file(manifest, shard)?;
+    KeyMap::load(&content).map_err(|e| format!("{}: {e}", shard.id))
 }
 
 /// Reads the shard file a manifest file names: a plain file name in the

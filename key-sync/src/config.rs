@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use authorizer::store::{MAX_SECRET_BYTES, MAX_SHARDS, SHARD_BUDGET_BYTES};
 
-use crate::merge::Quotas;
+use crate::quotas::Quotas;
 
 /// The default BWKS location of a domain.
 pub const DEFAULT_URL_TEMPLATE: &str = "https://{domain}/.well-known/biscuit-web-keys";
@@ -37,8 +37,8 @@ pub struct SyncConfig {
     /// Most keys one domain may store; a domain publishing more is rejected.
     #[arg(long, env = "MAX_KEYS_PER_DOMAIN", default_value_t = 16)]
     pub max_keys_per_domain: usize,
-    /// Longest free-text field of a published key (`issuer`), in bytes; a
-    /// domain publishing a longer one is rejected.
+    /// Longest free-text field of a published key (`issuer`), in bytes as
+    /// stored (escaped JSON); a domain publishing a longer one is rejected.
     #[arg(long, env = "MAX_ITEM_FIELD_BYTES", default_value_t = 256)]
     pub max_item_field_bytes: usize,
     /// Where a domain's BWKS is fetched; `{domain}` is replaced by the domain.

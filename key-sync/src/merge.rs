@@ -1,12 +1,24 @@
 //! The next key map: this round's results merged into the current map, under
-//! the one-owner rule ([`keyset::assign_owners`]) and the per-domain quotas.
+//! the per-domain quotas ([`crate::quotas`]), the fair admission of growth
+//! into each stored document ([`crate::growth`]) and the one-owner rule
+//! ([`keyset::assign_owners`]).
+//!
+//! Withdrawals always apply: a domain whose new key set is not admitted (over
+//! a quota, or growth refused for room) stores its last good set less every
+//! key it no longer publishes and every key past `expires_at`. That set is a
+//! subset of what it stored, so it always fits, and nothing another domain
+//! publishes can change it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
 
 pub use authorizer::keyset::KeySets;
 use authorizer::keyset::{self, KeyConflict};
 use biscuit_auth::BiscuitWebKey;
 use serde::Serialize;
+
+use crate::growth;
+pub use crate::quotas::Quotas;
 
 /// A domain's status after a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -16,14 +28,16 @@ pub enum Status {
     Fetched,
     /// Fetched and validated; the stored key set is the same as before.
     Unchanged,
-    /// The fetch or validation failed; the last good key set (if any) is kept.
+    /// The fetch or validation failed; the last good key set (if any) is
+    /// kept, less its expired keys.
     KeptLastGood,
     /// No longer trusted: removed from the map.
     Removed,
     /// It publishes a key that belongs to another domain (or that several
     /// domains claim at once); that key is refused, its other keys are stored.
     Conflict,
-    /// Over a quota; the last good key set (if any) is kept.
+    /// Over a quota, or its growth did not fit: the last good key set (if any)
+    /// is kept, less the keys no longer published and the expired ones.
     Rejected,
 }
 
@@ -65,44 +79,9 @@ pub struct DomainReport {
 pub enum Failure {
     /// The fetch or validation failed: the domain keeps its last good set.
     Failed(String),
-    /// The document is over a quota: the domain is rejected and keeps its last good set.
+    /// The document is over a quota (too large to read): the domain is
+    /// rejected and keeps its last good set.
     OverQuota(String),
-}
-
-/// Limits that keep one domain from blocking the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quotas {
-    /// Most keys one domain may store.
-    pub max_keys_per_domain: usize,
-    /// Longest free-text field of a key (`issuer`), in bytes.
-    pub max_field_bytes: usize,
-    /// Largest stored document (the whole map, or each shard), canonical JSON, in bytes.
-    pub max_map_bytes: usize,
-    /// Number of shards the map is split into ([`authorizer::store::split`]); 1 for a whole map.
-    pub shards: usize,
-}
-
-impl Quotas {
-    /// Checks one domain's validated key set against the per-domain limits.
-    fn check(&self, keys: &[BiscuitWebKey]) -> Result<(), String> {
-        if keys.len() > self.max_keys_per_domain {
-            return Err(format!(
-                "{} keys, over the limit of {} per domain",
-                keys.len(),
-                self.max_keys_per_domain
-            ));
-        }
-        for key in keys {
-            let issuer = key.issuer.as_deref().map_or(0, str::len);
-            if issuer > self.max_field_bytes {
-                return Err(format!(
-                    "key {}: issuer of {issuer} bytes, over the limit of {}",
-                    key.key_id, self.max_field_bytes
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The map is over the size limit even without this round's growth.
@@ -128,6 +107,8 @@ pub struct Merged {
     pub shards: Vec<String>,
     /// Each domain's status and reason (removed domains included).
     pub reports: BTreeMap<String, DomainReport>,
+    /// The domains whose growth was refused for room this round.
+    pub growth_refused: BTreeSet<String>,
 }
 
 impl Merged {
@@ -145,92 +126,186 @@ impl Merged {
 
 /// One domain's intended key set, before the one-owner rule.
 struct Plan {
-    /// `None`: the domain is left out of the map (it has no last good set).
-    keys: Option<Vec<BiscuitWebKey>>,
-    /// `Fetched` for a fresh set (unchanged is told apart later), else why not.
+    /// What it publishes, when within the per-domain quotas: what it asks to store.
+    fresh: Option<Vec<BiscuitWebKey>>,
+    /// What it stores when `fresh` is not admitted: its last good set less
+    /// the keys it no longer publishes and the expired ones (`None`: it has
+    /// no last good set and is left out of the map).
+    fallback: Option<Vec<BiscuitWebKey>>,
+    /// `Fetched` while `fresh` is admitted (unchanged is told apart later), else why not.
     status: Status,
     reason: String,
 }
 
-/// Merges one round. Each trusted domain gets its fresh key set when it is
-/// within the quotas, else keeps its last good one (`kept_last_good` for a
-/// failure, `rejected` over a quota); domains no longer trusted are removed;
-/// the one-owner rule refuses shared keys (`conflict`). If the map is then
-/// over `max_map_bytes`, every domain whose set grew this round keeps its last
-/// good set instead (`rejected`); if it is still over, nothing can be written.
+impl Plan {
+    fn new(
+        last_good: Option<&Vec<BiscuitWebKey>>,
+        result: Result<Vec<BiscuitWebKey>, Failure>,
+        quotas: &Quotas,
+        now: SystemTime,
+    ) -> Plan {
+        let (fresh, published, status, reason) = match result {
+            Ok(keys) => match quotas.check(&keys) {
+                Ok(()) => (Some(keys), None, Status::Fetched, String::new()),
+                Err(error) => (None, Some(keys), Status::Rejected, error.to_string()),
+            },
+            Err(Failure::Failed(error)) => (None, None, Status::KeptLastGood, error),
+            Err(Failure::OverQuota(error)) => (None, None, Status::Rejected, error),
+        };
+        let published = fresh.as_deref().or(published.as_deref());
+        Plan {
+            fallback: still_published(last_good, published, now),
+            fresh,
+            status,
+            reason,
+        }
+    }
+
+    /// The key set it asks to store now.
+    fn keys(&self) -> Option<&Vec<BiscuitWebKey>> {
+        match self.status {
+            Status::Fetched => self.fresh.as_ref(),
+            _ => self.fallback.as_ref(),
+        }
+    }
+}
+
+/// The keys of `last_good` still published (same key id and public key) and
+/// not past `expires_at` at `now`; with nothing published known (a failed
+/// fetch), the unexpired keys of `last_good`.
+fn still_published(
+    last_good: Option<&Vec<BiscuitWebKey>>,
+    published: Option<&[BiscuitWebKey]>,
+    now: SystemTime,
+) -> Option<Vec<BiscuitWebKey>> {
+    let kept = |key: &&BiscuitWebKey| {
+        let expired = key.expires_at.is_some_and(|at| SystemTime::from(at) <= now);
+        let published = published.is_none_or(|published| {
+            published
+                .iter()
+                .any(|p| p.key_id == key.key_id && p.public_key == key.public_key)
+        });
+        !expired && published
+    };
+    last_good.map(|keys| keys.iter().filter(kept).cloned().collect())
+}
+
+/// Merges one round at `now`. Each trusted domain gets its fresh key set when
+/// it is within the quotas and its growth fits, else its last good set less
+/// what it withdrew and what expired (`kept_last_good` for a failure,
+/// `rejected` over a quota or out of room); domains no longer trusted are
+/// removed; the one-owner rule refuses shared keys (`conflict`). Fails only
+/// when a document is over `max_map_bytes` even without any growth.
 pub fn merge(
     current: &KeySets,
     results: BTreeMap<String, Result<Vec<BiscuitWebKey>, Failure>>,
     quotas: Quotas,
+    now: SystemTime,
 ) -> Result<Merged, TooLarge> {
-    let last_good = |domain: &str, status: Status, reason: String| Plan {
-        keys: current.get(domain).cloned(),
-        status,
-        reason,
-    };
     let mut plans: BTreeMap<String, Plan> = results
         .into_iter()
         .map(|(domain, result)| {
-            let checked = result.and_then(|keys| {
-                quotas
-                    .check(&keys)
-                    .map(|()| keys)
-                    .map_err(Failure::OverQuota)
-            });
-            let plan = match checked {
-                Ok(keys) => Plan {
-                    keys: Some(keys),
-                    status: Status::Fetched,
-                    reason: String::new(),
-                },
-                Err(Failure::Failed(error)) => last_good(&domain, Status::KeptLastGood, error),
-                Err(Failure::OverQuota(error)) => last_good(&domain, Status::Rejected, error),
-            };
+            let plan = Plan::new(current.get(&domain), result, &quotas, now);
             (domain, plan)
         })
         .collect();
-    let merged = settle(current, &plans, quotas.shards);
+    let growth_refused = admit_growth(current, &mut plans, quotas)?;
+    let merged = settle(current, &plans, quotas.shards, growth_refused);
+    // Settling only removes keys, so every document still fits; checked anyway.
     let limit = quotas.max_map_bytes;
-    let over: Vec<usize> = oversized(&merged, limit).map(|(shard, _)| shard).collect();
-    if over.is_empty() {
-        return Ok(merged);
-    }
-    for (domain, plan) in &mut plans {
-        let shard = authorizer::store::shard_of(domain, quotas.shards);
-        if over.contains(&shard)
-            && plan.status == Status::Fetched
-            && json_len(merged.next.get(domain)) > json_len(current.get(domain))
-        {
-            let size = merged.shards[shard].len();
-            let reason = format!(
-                "its key set grew, and its key map shard ({shard}) would be {size} bytes, over the {limit}-byte limit"
-            );
-            *plan = last_good(domain, Status::Rejected, reason);
-        }
-    }
-    let merged = settle(current, &plans, quotas.shards);
-    let first_over = oversized(&merged, limit).next();
-    match first_over {
-        Some((shard, size)) => Err(TooLarge { shard, size, limit }),
+    let over = merged
+        .shards
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.len() > limit);
+    match over {
+        Some((shard, document)) => Err(TooLarge {
+            shard,
+            size: document.len(),
+            limit,
+        }),
         None => Ok(merged),
     }
 }
 
-/// The shards over `limit`, with their sizes.
-fn oversized(merged: &Merged, limit: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-    merged
-        .shards
-        .iter()
-        .map(String::len)
-        .enumerate()
-        .filter(move |(_, size)| *size > limit)
+/// Admits each document's growth fairly ([`growth::refused`]): a domain whose
+/// stored entry would grow asks for the difference over its fallback, from the
+/// room the document has with every other domain at its floor (its fresh set
+/// if it does not grow, else its fallback). Refused domains become
+/// `rejected`; their names are returned.
+fn admit_growth(
+    current: &KeySets,
+    plans: &mut BTreeMap<String, Plan>,
+    quotas: Quotas,
+) -> Result<BTreeSet<String>, TooLarge> {
+    let shards = quotas.shards.max(1);
+    let limit = quotas.max_map_bytes;
+    let mut floors = vec![0usize; shards];
+    let mut requests: Vec<Vec<(&str, usize)>> = vec![Vec::new(); shards];
+    for (domain, plan) in plans.iter() {
+        let shard = authorizer::store::shard_of(domain, shards);
+        let fresh = cost(domain, plan.fresh.as_ref());
+        let grows = plan.status == Status::Fetched && fresh > cost(domain, current.get(domain));
+        if grows {
+            let fallback = cost(domain, plan.fallback.as_ref());
+            floors[shard] += fallback;
+            requests[shard].push((domain, fresh.saturating_sub(fallback)));
+        } else {
+            floors[shard] += cost(domain, plan.keys());
+        }
+    }
+    let mut refused = Vec::new();
+    for (shard, (floor, requests)) in floors.into_iter().zip(&requests).enumerate() {
+        // `{` + every entry with its comma, the last comma being the `}`; `{}` when empty.
+        let size = (1 + floor).max(2);
+        let free = limit
+            .checked_sub(size)
+            .ok_or(TooLarge { shard, size, limit })?;
+        for (domain, why) in growth::refused(free, requests) {
+            refused.push((domain.to_owned(), shard, why));
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (domain, shard, why) in refused {
+        if let Some(plan) = plans.get_mut(&domain) {
+            plan.status = Status::Rejected;
+            plan.reason = growth_reason(&why, shard, shards);
+        }
+        names.insert(domain);
+    }
+    Ok(names)
+}
+
+fn growth_reason(why: &growth::Refused, shard: usize, shards: usize) -> String {
+    let document = match shards {
+        1 => "the key map".to_owned(),
+        _ => format!("key map shard {shard}"),
+    };
+    format!(
+        "its key set would grow by {} bytes, over its fair share of {} bytes ({} bytes free in {document} for {} growing domains); its new keys wait, its withdrawn and expired keys are removed",
+        why.request, why.share, why.free, why.growers
+    )
+}
+
+/// Bytes a domain's entry takes in a stored document, its comma included (0 when absent).
+fn cost(domain: &str, keys: Option<&Vec<BiscuitWebKey>>) -> usize {
+    let Some(keys) = keys else { return 0 };
+    // Strings and BWKS items always serialize.
+    let name = serde_json::to_string(domain).map_or(0, |json| json.len());
+    let keys = serde_json::to_string(keys).map_or(0, |json| json.len());
+    name + 1 + keys + 1
 }
 
 /// Applies the one-owner rule to the plans and reports each domain.
-fn settle(current: &KeySets, plans: &BTreeMap<String, Plan>, shards: usize) -> Merged {
+fn settle(
+    current: &KeySets,
+    plans: &BTreeMap<String, Plan>,
+    shards: usize,
+    growth_refused: BTreeSet<String>,
+) -> Merged {
     let claims: KeySets = plans
         .iter()
-        .filter_map(|(domain, plan)| Some((domain.clone(), plan.keys.clone()?)))
+        .filter_map(|(domain, plan)| Some((domain.clone(), plan.keys()?.clone())))
         .collect();
     let (next, conflicts) = keyset::assign_owners(current, claims);
     let mut reports = BTreeMap::new();
@@ -280,6 +355,7 @@ fn settle(current: &KeySets, plans: &BTreeMap<String, Plan>, shards: usize) -> M
         canonical,
         shards,
         reports,
+        growth_refused,
     }
 }
 
@@ -289,12 +365,6 @@ fn conflict_reason(conflicts: &[KeyConflict], plan: &Plan) -> String {
         parts.push(plan.reason.clone());
     }
     parts.join("; ")
-}
-
-/// Size of one domain's key set as JSON (0 when absent).
-fn json_len(keys: Option<&Vec<BiscuitWebKey>>) -> usize {
-    keys.and_then(|keys| serde_json::to_string(keys).ok())
-        .map_or(0, |json| json.len())
 }
 
 #[cfg(test)]
@@ -316,6 +386,10 @@ mod tests {
             issuer: None,
             expires_at: None,
         }
+    }
+
+    fn now() -> SystemTime {
+        SystemTime::now()
     }
 
     fn failed(error: &str) -> Result<Vec<BiscuitWebKey>, Failure> {
@@ -340,7 +414,7 @@ mod tests {
             ("d".to_owned(), failed("down")),
             ("e".to_owned(), Ok(vec![])),
         ]);
-        let merged = merge(&current, results, QUOTAS).expect("fits");
+        let merged = merge(&current, results, QUOTAS, now()).expect("fits");
         assert_eq!(merged.next.get("a"), Some(&vec![a1, a2]));
         assert_eq!(merged.next.get("b"), Some(&vec![b1]));
         assert_eq!(merged.next.get("c"), None);
@@ -374,13 +448,13 @@ mod tests {
             ("a".to_owned(), Ok(vec![key(1)])),
             ("b".to_owned(), Ok(vec![key(1)])),
         ]);
-        let merged = merge(&empty, all_up, QUOTAS).expect("fits");
+        let merged = merge(&empty, all_up, QUOTAS, now()).expect("fits");
         assert_eq!(merged.without_fresh_set(), Vec::<String>::new());
         let one_down = BTreeMap::from([
             ("a".to_owned(), Ok(vec![key(1)])),
             ("b".to_owned(), failed("HTTP status 503")),
         ]);
-        let merged = merge(&empty, one_down, QUOTAS).expect("fits");
+        let merged = merge(&empty, one_down, QUOTAS, now()).expect("fits");
         assert_eq!(
             merged.without_fresh_set(),
             ["b: kept_last_good: HTTP status 503"]
@@ -392,7 +466,7 @@ mod tests {
         let a1 = key(1);
         let current = KeySets::from([("a".to_owned(), vec![a1.clone()])]);
         let results = BTreeMap::from([("a".to_owned(), Ok(vec![a1]))]);
-        let merged = merge(&current, results, QUOTAS).expect("fits");
+        let merged = merge(&current, results, QUOTAS, now()).expect("fits");
         assert_eq!(merged.next, current);
         assert_eq!(status(&merged, "a"), Status::Unchanged);
         assert!(!status(&merged, "a").needs_operator());
@@ -416,7 +490,7 @@ mod tests {
             ),
             ("b".to_owned(), Ok(vec![b1.clone()])),
         ]);
-        let merged = merge(&current, results, QUOTAS).expect("fits");
+        let merged = merge(&current, results, QUOTAS, now()).expect("fits");
         assert_eq!(merged.next["a-evil"], vec![evil1, evil2]);
         assert_eq!(merged.next["b"], vec![b1]);
         let report = &merged.reports["a-evil"];
@@ -451,12 +525,15 @@ mod tests {
                 Err(Failure::OverQuota("document larger than 10 bytes".into())),
             ),
         ]);
-        let merged = merge(&current, results, QUOTAS).expect("fits");
+        let merged = merge(&current, results, QUOTAS, now()).expect("fits");
         assert_eq!(merged.next["a"], vec![a1]);
         assert_eq!(merged.next["b"], vec![b1], "b's withdrawal lands");
         assert!(!merged.next.contains_key("c") && !merged.next.contains_key("d"));
         for (domain, reason) in [
-            ("a", "key 2: issuer of 257 bytes, over the limit of 256"),
+            (
+                "a",
+                "key 2: issuer of 257 bytes as stored (escaped JSON), over the limit of 256",
+            ),
             ("c", "17 keys, over the limit of 16 per domain"),
             ("d", "document larger than 10 bytes"),
         ] {
@@ -488,7 +565,7 @@ mod tests {
             ("b".to_owned(), Ok(vec![b1.clone()])),
             ("new".to_owned(), Ok(vec![key(1), key(2)])),
         ]);
-        let merged = merge(&current, results, quotas).expect("fits without the growth");
+        let merged = merge(&current, results, quotas, now()).expect("fits without the growth");
         assert_eq!(merged.next["a"], vec![a1]);
         assert_eq!(merged.next["b"], vec![b1], "b's withdrawal lands");
         assert!(!merged.next.contains_key("new"));
@@ -496,7 +573,7 @@ mod tests {
             let report = &merged.reports[domain];
             assert_eq!(report.status, Status::Rejected);
             assert!(
-                report.reason.contains("grew") && report.reason.contains("-byte limit"),
+                report.reason.contains("fair share") && report.reason.contains("the key map"),
                 "{}",
                 report.reason
             );
@@ -510,7 +587,7 @@ mod tests {
         };
         let results = BTreeMap::from([("a".to_owned(), failed("down"))]);
         assert!(matches!(
-            merge(&current, results, tiny),
+            merge(&current, results, tiny, now()),
             Err(TooLarge { limit: 10, .. })
         ));
     }
@@ -546,7 +623,8 @@ mod tests {
         };
         let grow = |domain: &String| (domain.clone(), Ok(vec![current[domain][0].clone(), key(2)]));
         let results: BTreeMap<_, _> = crowded.iter().chain(&roomy).map(grow).collect();
-        let merged = merge(&current, results, quotas).expect("fits without shard 0's growth");
+        let merged =
+            merge(&current, results, quotas, now()).expect("fits without shard 0's growth");
         assert_eq!(merged.shards.len(), 2);
         assert!(merged
             .shards
@@ -554,7 +632,7 @@ mod tests {
             .all(|s| s.len() <= quotas.max_map_bytes));
         for domain in &crowded {
             assert_eq!(status(&merged, domain), Status::Rejected, "{domain}");
-            assert!(merged.reports[domain].reason.contains("shard (0)"));
+            assert!(merged.reports[domain].reason.contains("key map shard 0"));
         }
         assert_eq!(
             status(&merged, &roomy[0]),
@@ -564,42 +642,182 @@ mod tests {
         assert_eq!(merged.next[&roomy[0]].len(), 2);
     }
 
+    fn with_issuer(id: u32, issuer: &str) -> BiscuitWebKey {
+        BiscuitWebKey {
+            issuer: Some(issuer.to_owned()),
+            ..key(id)
+        }
+    }
+
+    fn republished(current: &KeySets) -> BTreeMap<String, Result<Vec<BiscuitWebKey>, Failure>> {
+        current
+            .iter()
+            .map(|(domain, keys)| (domain.clone(), Ok(keys.clone())))
+            .collect()
+    }
+
     #[test]
-    fn reverting_growth_restores_ownership_of_a_withdrawn_key() {
-        // a withdraws k and grows; c, shrinking, claims k. Over the limit a's
-        // growth is dropped, a holds k again, so c is refused k.
-        let (k, c_old) = (key(1), key(1));
-        let current = KeySets::from([
-            ("a".to_owned(), vec![k.clone()]),
-            (
-                "c".to_owned(),
-                vec![BiscuitWebKey {
-                    issuer: Some("o".repeat(150)),
-                    ..c_old
-                }],
-            ),
-        ]);
+    fn a_neighbour_s_growth_never_delays_a_withdrawal() {
+        // 120 ordinary domains; v replaces its leaked key 9 with key 10 while
+        // e, in the same document, grows past the limit round after round.
+        let mut start: KeySets = (0..120)
+            .map(|n| (format!("d{n:03}.example"), vec![key(1), key(2)]))
+            .collect();
+        let (v1, v9, v10, e1) = (key(1), key(9), key(10), key(1));
+        start.insert("v.example".into(), vec![v1.clone(), v9.clone()]);
+        start.insert("e.example".into(), vec![e1.clone()]);
+        let size = keyset::canonical_json(&start).len();
+        // With room for v's new key, and with none at all.
+        for (margin, v_admitted) in [(300, true), (0, false)] {
+            let quotas = Quotas {
+                max_map_bytes: size + margin,
+                ..QUOTAS
+            };
+            let mut current = start.clone();
+            for round in 0..3 {
+                let mut results = republished(&current);
+                results.insert("v.example".into(), Ok(vec![v1.clone(), v10.clone()]));
+                let growth = (2..=16).map(|id| with_issuer(id, &format!("{round}").repeat(256)));
+                results.insert(
+                    "e.example".into(),
+                    Ok(std::iter::once(e1.clone()).chain(growth).collect()),
+                );
+                let merged = merge(&current, results, quotas, now()).expect("fits");
+                let v = &merged.next["v.example"];
+                assert!(
+                    !v.contains(&v9),
+                    "margin {margin}, round {round}: key 9 is gone"
+                );
+                assert_eq!(
+                    v.contains(&v10),
+                    v_admitted,
+                    "margin {margin}, round {round}"
+                );
+                assert_eq!(merged.next["e.example"], vec![e1.clone()]);
+                assert_eq!(status(&merged, "e.example"), Status::Rejected);
+                assert!(merged.growth_refused.contains("e.example"));
+                assert_eq!(merged.growth_refused.contains("v.example"), !v_admitted);
+                assert!(merged.canonical.len() <= quotas.max_map_bytes);
+                for n in 0..120 {
+                    let domain = format!("d{n:03}.example");
+                    assert_eq!(merged.next[&domain], start[&domain]);
+                    assert_eq!(status(&merged, &domain), Status::Unchanged);
+                }
+                current = merged.next;
+            }
+        }
+    }
+
+    #[test]
+    fn two_growing_neighbours_get_at_most_a_fair_share_and_the_others_are_untouched() {
+        let current: KeySets = ["large", "small", "still"]
+            .map(|d| (format!("{d}.example"), vec![key(1)]))
+            .into();
+        let free = 1000;
         let quotas = Quotas {
-            max_field_bytes: 1000,
-            max_map_bytes: keyset::canonical_json(&current).len() + 150,
+            max_map_bytes: keyset::canonical_json(&current).len() + free,
             ..QUOTAS
         };
-        let big = BiscuitWebKey {
-            issuer: Some("i".repeat(500)),
-            ..key(2)
+        let grown = |domain: &str, added: u32| {
+            let extra = (2..2 + added).map(|id| with_issuer(id, &"i".repeat(200)));
+            let keys: Vec<_> = current[domain].iter().cloned().chain(extra).collect();
+            (domain.to_owned(), Ok(keys))
         };
-        let c_copy = BiscuitWebKey {
-            key_id: 9,
-            ..k.clone()
+        let mut results = republished(&current);
+        results.extend([grown("small.example", 1), grown("large.example", 3)]);
+        let merged = merge(&current, results, quotas, now()).expect("fits");
+        let growth = |domain: &str| {
+            cost(domain, merged.next.get(domain)) - cost(domain, current.get(domain))
         };
-        let results = BTreeMap::from([
-            ("a".to_owned(), Ok(vec![big])),
-            ("c".to_owned(), Ok(vec![c_copy])),
+        assert_eq!(merged.next["small.example"].len(), 2);
+        assert!(growth("small.example") <= free / 2, "within an equal share");
+        assert_eq!(merged.next["large.example"], current["large.example"]);
+        let report = &merged.reports["large.example"];
+        assert_eq!(report.status, Status::Rejected);
+        assert!(
+            report.reason.starts_with("its key set would grow by ")
+                && report.reason.contains(&format!(
+                    "({free} bytes free in the key map for 2 growing domains)"
+                )),
+            "{}",
+            report.reason
+        );
+        assert_eq!(
+            merged.growth_refused,
+            BTreeSet::from(["large.example".to_owned()])
+        );
+        assert_eq!(merged.next["still.example"], current["still.example"]);
+        assert_eq!(status(&merged, "still.example"), Status::Unchanged);
+        assert!(merged.canonical.len() <= quotas.max_map_bytes);
+    }
+
+    #[test]
+    fn a_set_not_admitted_loses_its_withdrawn_and_expired_keys() {
+        let past = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").ok();
+        let expired = |id| BiscuitWebKey {
+            expires_at: past,
+            ..key(id)
+        };
+        let [a1, a2, b1, b2, c1, c2] = [key(1), expired(2), key(1), expired(2), key(1), key(2)];
+        let current = KeySets::from([
+            ("a".to_owned(), vec![a1.clone(), a2]),
+            ("b".to_owned(), vec![b1.clone(), b2.clone()]),
+            ("c".to_owned(), vec![c1.clone(), c2]),
         ]);
-        let merged = merge(&current, results, quotas).expect("fits");
-        assert_eq!(merged.next["a"], vec![k]);
-        assert_eq!(merged.next["c"], vec![]);
-        assert_eq!(status(&merged, "a"), Status::Rejected);
-        assert_eq!(status(&merged, "c"), Status::Conflict);
+        let results = BTreeMap::from([
+            ("a".to_owned(), failed("down")),
+            // b still publishes its expired key, and an issuer with a control character.
+            (
+                "b".to_owned(),
+                Ok(vec![b1.clone(), b2, with_issuer(3, "x\u{1}")]),
+            ),
+            // c withdraws key 2 and publishes 17 keys.
+            (
+                "c".to_owned(),
+                Ok(std::iter::once(c1.clone())
+                    .chain((3..=18).map(key))
+                    .collect()),
+            ),
+        ]);
+        let merged = merge(&current, results, QUOTAS, now()).expect("fits");
+        assert_eq!(merged.next["a"], vec![a1]);
+        assert_eq!(status(&merged, "a"), Status::KeptLastGood);
+        assert_eq!(merged.next["b"], vec![b1]);
+        assert_eq!(
+            merged.reports["b"],
+            DomainReport {
+                status: Status::Rejected,
+                keys: 1,
+                reason: "key 3: issuer holds the control character U+0001 at character 1".into()
+            }
+        );
+        assert_eq!(merged.next["c"], vec![c1]);
+        assert_eq!(status(&merged, "c"), Status::Rejected);
+        assert!(merged.growth_refused.is_empty(), "quotas are not growth");
+    }
+
+    #[test]
+    fn a_map_over_the_limit_without_growth_is_not_written() {
+        let current = KeySets::from([("a".to_owned(), vec![key(1)])]);
+        let tiny = Quotas {
+            max_map_bytes: 10,
+            ..QUOTAS
+        };
+        let size = keyset::canonical_json(&current).len();
+        assert_eq!(
+            merge(&current, republished(&current), tiny, now()),
+            Err(TooLarge {
+                shard: 0,
+                size,
+                limit: 10
+            }),
+            "the floor is measured exactly"
+        );
+        let exact = Quotas {
+            max_map_bytes: size,
+            ..QUOTAS
+        };
+        assert!(merge(&current, republished(&current), exact, now()).is_ok());
+        assert!(merge(&KeySets::new(), BTreeMap::new(), tiny, now()).is_ok());
     }
 }

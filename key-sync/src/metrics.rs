@@ -4,7 +4,8 @@
 //! At the end of each round: one line per domain status with the number of
 //! domains in it (every status, zeros included, so alarms and charts see a
 //! value each round), one line per domain with its keys expiring within the
-//! warning window, and one line for the round (secret writes, failed round).
+//! warning window, and one line for the round (secret writes, refused
+//! growths, failed round).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -18,6 +19,10 @@ use metrique::writer::{Entry, EntryWriter, MetricValue};
 
 use crate::merge::Status;
 use crate::sync::Summary;
+
+/// Domains whose growth was refused for room this round (key-sync's own
+/// metric, on the round line; each such domain is also `rejected`).
+pub const GROWTH_REFUSED: &str = "GrowthRefused";
 
 /// Every status, in the order the lines are written.
 const STATUSES: [Status; 6] = [
@@ -93,7 +98,7 @@ fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> 
                 Shape::Plain,
                 "round failed",
                 vec![("error", error.to_owned())],
-                vec![(FAILED_ROUNDS, 1), (SECRET_WRITES, 0)],
+                vec![(FAILED_ROUNDS, 1), (SECRET_WRITES, 0), (GROWTH_REFUSED, 0)],
             )]
         }
     };
@@ -132,6 +137,7 @@ fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> 
                 SECRET_WRITES,
                 u64::from(summary.written) + summary.shards_written.len() as u64,
             ),
+            (GROWTH_REFUSED, summary.growth_refused.len() as u64),
             (FAILED_ROUNDS, 0),
         ],
     ));
@@ -184,6 +190,7 @@ mod tests {
             version_id: "v2".into(),
             shards_written: vec![1, 3],
             generation: Some(2),
+            growth_refused: vec!["b.example".into()],
             key_expiry: [
                 ("a.example".to_owned(), vec![at(3), at(30)]),
                 ("b.example".to_owned(), vec![]),
@@ -230,6 +237,7 @@ mod tests {
             3,
             "the manifest and two shards"
         );
+        assert_eq!(find("message", "round")["GrowthRefused"], 1);
         let declares = |l: &Value, set: &str| l["_aws"].to_string().contains(set);
         assert!(declares(find("status", "conflict"), "[\"status\"]"));
         assert!(declares(find("domain", "a.example"), "[\"domain\"]"));
@@ -252,5 +260,6 @@ mod tests {
         ));
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0]["FailedRounds"], 1);
+        assert_eq!(lines[0]["GrowthRefused"], 0);
     }
 }

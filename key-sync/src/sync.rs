@@ -35,6 +35,8 @@ pub struct Summary {
     pub shards_written: Vec<usize>,
     /// The manifest's generation now stored, for a sharded map.
     pub generation: Option<u64>,
+    /// The domains whose growth was refused for room this round (each also `rejected`).
+    pub growth_refused: Vec<String>,
     /// Per domain, the `expires_at` of each key now stored that has one (for metrics; not printed).
     #[serde(skip)]
     pub key_expiry: BTreeMap<String, Vec<chrono::DateTime<chrono::FixedOffset>>>,
@@ -115,7 +117,7 @@ impl Syncer {
         let results = self.fetch_all().await;
         let empty = KeySets::new();
         let current = stored.map.as_ref().unwrap_or(&empty);
-        let merged = merge::merge(current, results, self.config.quotas())?;
+        let merged = merge::merge(current, results, self.config.quotas(), SystemTime::now())?;
         for (domain, report) in &merged.reports {
             let (status, keys, reason) = (report.status.as_str(), report.keys, &report.reason);
             if report.status.needs_operator() {
@@ -154,6 +156,7 @@ impl Syncer {
                 version_id,
                 shards_written: Vec::new(),
                 generation: None,
+                growth_refused: merged.growth_refused.into_iter().collect(),
             });
         }
         let (refs, shards_written) = self.write_shards(&merged.shards).await?;
@@ -186,6 +189,7 @@ impl Syncer {
             version_id,
             shards_written,
             generation,
+            growth_refused: merged.growth_refused.into_iter().collect(),
         })
     }
 

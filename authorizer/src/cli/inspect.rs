@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::{read_token, CliError};
 use crate::key_choice::{self, KeyChoiceRules};
+use crate::store::Route;
 use crate::{envelope, verify};
 
 /// Arguments of `authz inspect`.
@@ -47,7 +48,13 @@ pub fn run(args: &InspectArgs, out: &mut impl Write) -> Result<(), CliError> {
     });
     if let Some(path) = &args.keysets {
         let keys =
-            crate::config::load_key_store(path).map_err(|e| CliError::Input(e.to_string()))?;
+            crate::config::open_key_store(path).map_err(|e| CliError::Input(e.to_string()))?;
+        // Of a manifest, only the shard files the token's hints name are read.
+        let route = Route {
+            domain: key_choice::routing_domain(&hints).ok().flatten(),
+            key_id: hints.root_key_id,
+        };
+        crate::config::load_shard_files(&keys, path, route);
         let verification =
             key_choice::candidates(&keys, &hints, KeyChoiceRules::default(), SystemTime::now())
                 .map_err(|e| e.to_string())

@@ -39,18 +39,25 @@ pub struct ReplayArgs {
 /// Runs `authz replay`, writing one JSON line per event to `out`.
 pub fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), CliError> {
     let policy = config::load_policy(&args.policy)?;
-    let trust = config::load_trust(&args.keysets, Some(&args.revoked))?;
+    // A manifest's shard files are read when an event first needs them.
+    let trust = config::open_trust(&args.keysets, Some(&args.revoked))?;
     let engine = Engine::new(policy, args.settings.settings()?);
     let now = args.now.map_or_else(SystemTime::now, SystemTime::from);
     for path in event_files(&args.events)? {
-        let line = replay_one(&engine, &trust, &path, now);
+        let line = replay_one(&engine, &trust, &args.keysets, &path, now);
         serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
     }
     Ok(())
 }
 
-fn replay_one(engine: &Engine, trust: &Trust, path: &Path, now: SystemTime) -> Value {
+fn replay_one(
+    engine: &Engine,
+    trust: &Trust,
+    keysets: &Path,
+    path: &Path,
+    now: SystemTime,
+) -> Value {
     let event = std::fs::read(path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()));
@@ -60,7 +67,9 @@ fn replay_one(engine: &Engine, trust: &Trust, path: &Path, now: SystemTime) -> V
             return json!({"event": path, "outcome": "error", "reason_kind": "unreadable_event", "reason": error, "response": null})
         }
     };
-    let evaluated = engine.evaluate(event, Ok(trust), now);
+    let incoming = engine.read(event);
+    config::load_shard_files(&trust.keys, keysets, incoming.route());
+    let evaluated = engine.finish(None, incoming, Ok(trust), now);
     crate::log::decision(&evaluated, crate::metrics::Observed::default());
     let response = match evaluated.answer {
         Answer::Respond(response) => response,

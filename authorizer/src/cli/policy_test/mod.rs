@@ -66,6 +66,11 @@ pub struct CaseResult {
 pub fn run(args: &TestArgs, out: &mut impl Write) -> Result<(), CliError> {
     let policy = config::load_policy(&args.policy)?;
     let engine = Engine::new(policy, args.settings.settings()?);
+    if let Some(policy) = engine.policy() {
+        for warning in engine.cache_warnings(policy) {
+            writeln!(out, "warning: {warning}")?;
+        }
+    }
     let mut failed = 0;
     let mut total = 0;
     for path in &args.cases {

@@ -20,6 +20,9 @@ KEYSETS_SECRET = "authorizer/keysets"
 REVOKED_SECRET = "authorizer/revoked"
 POLICY_SECRET = "authorizer/policy"
 TTL_SECONDS = 2
+# The template's identity sources of both authorizers (infra/template.yaml, RESULT_CACHE_KEY).
+TEMPLATE_CACHE_KEY = ("method.request.header.Authorization,context.httpMethod,context.path,"
+                      "$request.header.Authorization,$context.http.method,$context.http.path")
 
 
 def expected_outcome(name):
@@ -45,6 +48,33 @@ def main():
                        POLICY_SECRET_ID=POLICY_SECRET, CACHE_TTL_SECONDS=TTL_SECONDS, AWS_LAMBDA_LOG_FORMAT="JSON",
                        METRICS_NAMESPACE=METRICS_NAMESPACE)
         function = start_authorizer(processes, env, function_port, log)
+
+        # 0. Result caching: a second function told the template's TTL and key. The demo policy
+        # reads query("tenant", ...), which that key does not hold: a warning and a metric at start,
+        # and every REQUEST and HTTP API Allow refused; a TOKEN authorizer is keyed by the token.
+        cache_log_path = ROOT / "target" / "lambda-loop-cache.log"
+        with open(cache_log_path, "w") as cache_log:
+            cache_port = free_port()
+            cache_env = dict(env, RESULT_CACHE_TTL_SECONDS="300", RESULT_CACHE_KEY=TEMPLATE_CACHE_KEY)
+            cached = start_authorizer(processes, cache_env, cache_port, cache_log)
+            results.check("result cache: a TOKEN event is still allowed",
+                          outcome(invoke(cache_port, EVENTS / "rest-token-allow.json")) == "allow")
+            results.check("result cache: a REST REQUEST Allow that read an unkeyed query is refused",
+                          outcome(invoke(cache_port, EVENTS / "rest-request-allow.json")) == "deny")
+            results.check("result cache: so is an HTTP API one",
+                          outcome(invoke(cache_port, EVENTS / "http-v2-allow.json")) == "deny-or-unauthorized")
+            Processes.stop(cached)
+        text = cache_log_path.read_text()
+        # cargo lambda may start more than one instance: each warns once per API at its cold start.
+        emitted = save_emf("lambda-loop-cache", text)
+        starts = len([d for d in emitted if "ColdStarts" in d])
+        warned = [line for line in text.splitlines() if "result cache" in line and "tenant" in line and "_aws" not in line]
+        results.check("result cache: at each cold start the function warns (REST and HTTP API) that the policy reads an unkeyed fact",
+                      starts > 0 and len(warned) == 2 * starts, f"{starts} cold starts: {warned}")
+        counted = [d for d in emitted if "CacheUnsafePolicy" in d]
+        results.check("result cache: and counts CacheUnsafePolicy (EMF), once per warning", len(counted) == len(warned), counted)
+        refused = [line for line in text.splitlines() if "reason_kind" in line and '"cache_unsafe"' in line]
+        results.check("result cache: the refusals are logged as cache_unsafe", len(refused) == 2, refused)
 
         # 1. Every demo event gives its documented outcome.
         for path in sorted(EVENTS.glob("*.json")):

@@ -300,6 +300,28 @@ def main():
             keyed_by_route = "method" in identity and "path" in identity
             check(f"{kind} {name}: caching off, or keyed by method and path", ttl == 0 or keyed_by_route, identity)
 
+    # 4b. The authorizer knows the cache: the TTL both authorizers use, and each one's identity
+    # sources (as SAM writes them) are the RESULT_CACHE_KEY entries of its kind of API.
+    variables = source["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    check("the authorizer is told the result cache TTL", variables.get("RESULT_CACHE_TTL_SECONDS") == {"Ref": "AuthorizerResultTtlSeconds"},
+          variables.get("RESULT_CACHE_TTL_SECONDS"))
+    told = [s.strip() for s in str(variables.get("RESULT_CACHE_KEY", "")).split(",") if s.strip()]
+    for kind, body in apis.items():
+        schemes = body.get("securityDefinitions") or body.get("components", {}).get("securitySchemes", {})
+        for name, scheme in schemes.items():
+            config = scheme.get("x-amazon-apigateway-authorizer", {})
+            sources = config.get("identitySource", "")
+            sources = [s.strip() for s in (sources.split(",") if isinstance(sources, str) else sources)]
+            http = kind == "AWS::ApiGatewayV2::Api"
+            mine = [s for s in told if s.startswith("$") == http]
+            check(f"{kind} {name}: RESULT_CACHE_KEY names exactly its identity sources", sorted(mine) == sorted(sources),
+                  f"{mine} != {sources}")
+    written = cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))  # SAM resolves Refs in `source` in place
+    for api in ("RestApi", "HttpApi"):
+        auth = written["Resources"][api]["Properties"]["Auth"]
+        ttl = auth["Authorizers"][auth["DefaultAuthorizer"]]["Identity"].get("ReauthorizeEvery")
+        check(f"{api}: its authorizer's TTL is AuthorizerResultTtlSeconds", ttl == {"Ref": "AuthorizerResultTtlSeconds"}, ttl)
+
     # 5. The default policy parameter parses, and decides the demo events as the demo policy does.
     policy = source["Parameters"]["AuthorizerPolicy"]["Default"]
     outcomes = [line["outcome"] for line in replay(policy, ["events/rest-token-allow.json", "events/rest-request-deny.json"])]

@@ -2,11 +2,12 @@
 //! with callgrind (`BENCHMARKS.md`, "Instructions per decision"):
 //!
 //! ```sh
-//! decision_cost library|bare|bare-all-facts BLOCKS N
+//! decision_cost library|library-cached|bare|bare-all-facts BLOCKS N
 //! ```
 //!
 //! `library` runs the authorizer's whole decision (JSON event in, answer
-//! out); `bare` runs bare biscuit-auth verify + authorize with only the
+//! out); `library-cached` the same with API Gateway's result cache on (TTL
+//! 300 s, the template's identity sources), so with the cache-safety checks; `bare` runs bare biscuit-auth verify + authorize with only the
 //! request facts the policy and the token read; `bare-all-facts` the same
 //! with every fact the event gives (what the library added before). Only `run_library` and
 //! `run_bare` are meant to be counted (`--toggle-collect`); counting two
@@ -21,6 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::policy::{self, Policy};
+use authorizer::result_cache::key::{CacheKey, IdentitySource};
+use authorizer::result_cache::ResultCache;
 use authorizer::token;
 use biscuit_auth::builder::Fact;
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, KeyPair, PrivateKey, PublicKey};
@@ -61,7 +64,7 @@ fn main() {
         args.get(2).and_then(|b| b.parse().ok()),
         args.get(3).and_then(|n| n.parse().ok()),
     ) else {
-        eprintln!("usage: decision_cost library|bare|bare-all-facts BLOCKS N");
+        eprintln!("usage: decision_cost library|library-cached|bare|bare-all-facts BLOCKS N");
         std::process::exit(2);
     };
     // A fixed key: the same token, so the same work, in every run.
@@ -79,8 +82,26 @@ fn main() {
         limits: limits.clone(),
         ..Settings::default()
     };
+    let cached = kind == "library-cached";
+    let settings = if cached {
+        let key = [
+            "$request.header.Authorization",
+            "$context.http.method",
+            "$context.http.path",
+        ];
+        Settings {
+            result_cache: ResultCache {
+                ttl: Duration::from_secs(300),
+                key: CacheKey::new(key.map(|s| s.parse::<IdentitySource>().expect("source"))),
+                ..ResultCache::default()
+            },
+            ..settings
+        }
+    } else {
+        settings
+    };
     let allowed = match kind.as_str() {
-        "library" => {
+        "library" | "library-cached" => {
             let engine = Engine::new(Policy::parse(fixture::POLICY).expect("policy"), settings);
             let trust = fixture::trust_in(&root);
             let event = fixture::http_event(&token::encode(&bytes));
@@ -102,7 +123,7 @@ fn main() {
             fixture::all_facts,
         ),
         other => {
-            eprintln!("unknown kind {other:?}: library, bare or bare-all-facts");
+            eprintln!("unknown kind {other:?}: library, library-cached, bare or bare-all-facts");
             std::process::exit(2);
         }
     };

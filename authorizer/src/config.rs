@@ -14,6 +14,8 @@ use crate::keymap::KeyMap;
 use crate::policy::{Policy, PolicyError};
 use crate::probe::Probe;
 use crate::response::HttpApiResponseFormat;
+use crate::result_cache::key::{CacheKey, IdentitySource};
+use crate::result_cache::{ResultCache, MAX_TTL_SECONDS};
 use crate::revocation::{RevocationList, RevocationListError};
 use crate::store::{KeyStore, Route, ShardRef, StoreError, Stored};
 
@@ -73,6 +75,58 @@ pub struct SettingsArgs {
     /// Caps on token Datalog and the work budget.
     #[command(flatten)]
     pub caps: CapsArgs,
+    /// API Gateway's result cache in front of the function.
+    #[command(flatten)]
+    pub result_cache: ResultCacheArgs,
+}
+
+/// What the function is told of API Gateway's authorizer result cache
+/// (README, "Cache-safe decisions").
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResultCacheArgs {
+    /// API Gateway's authorizer result TTL in seconds (0: no caching, every
+    /// request is decided); above 0, an Allow that the cache could reuse
+    /// wrongly is refused as cache_unsafe.
+    #[arg(long, env = "RESULT_CACHE_TTL_SECONDS", default_value_t = 0)]
+    pub result_cache_ttl_seconds: u64,
+    /// The authorizers' identity sources, comma-separated, in API Gateway's
+    /// syntax (method.request.header.Authorization,context.httpMethod,…
+    /// for REST; $request.header.Authorization,$context.http.method,… for HTTP APIs).
+    #[arg(
+        long,
+        env = "RESULT_CACHE_KEY",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub result_cache_key: Vec<String>,
+    /// Most extra evaluations at later instants of the cache window per
+    /// decision, for tokens and policies that read `time`.
+    #[arg(long, env = "MAX_CACHE_WINDOW_EVALUATIONS", default_value_t = crate::result_cache::DEFAULT_MAX_WINDOW_EVALUATIONS)]
+    pub max_cache_window_evaluations: usize,
+}
+
+impl ResultCacheArgs {
+    /// The result cache these flags describe.
+    pub fn result_cache(&self) -> Result<ResultCache, ConfigError> {
+        if self.result_cache_ttl_seconds > MAX_TTL_SECONDS {
+            return Err(ConfigError::Settings(format!(
+                "RESULT_CACHE_TTL_SECONDS={} is over API Gateway's maximum of {MAX_TTL_SECONDS}",
+                self.result_cache_ttl_seconds
+            )));
+        }
+        let sources = self
+            .result_cache_key
+            .iter()
+            .filter(|source| !source.trim().is_empty())
+            .map(|source| source.parse::<IdentitySource>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Settings(format!("RESULT_CACHE_KEY: {e}")))?;
+        Ok(ResultCache {
+            ttl: Duration::from_secs(self.result_cache_ttl_seconds),
+            key: CacheKey::new(sources),
+            max_window_evaluations: self.max_cache_window_evaluations,
+        })
+    }
 }
 
 /// Caps on a token's Datalog, checked before it is evaluated (README, "Datalog limits").
@@ -187,6 +241,7 @@ impl SettingsArgs {
             delegated_minters: self.delegated_minters,
             http_response: self.http_api_response,
             caps: self.caps.caps(),
+            result_cache: self.result_cache.result_cache()?,
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::key_choice::KeyChoiceError;
 use crate::keyset::AmbiguousKey;
 use crate::path::PathError;
 use crate::policy::{Grant, PolicyRefusal};
+use crate::result_cache::CacheUnsafe;
 use crate::store::LookupError;
 use crate::token::TokenError;
 use crate::verify::VerifyError;
@@ -86,6 +87,10 @@ pub enum Refusal {
         /// The probe that was allowed.
         probe: String,
     },
+    /// API Gateway would reuse the Allow for requests or instants it does not
+    /// hold for (result caching on).
+    #[error("cache unsafe: {0}")]
+    CacheUnsafe(#[from] CacheUnsafe),
     /// The token is bound to a client certificate the request did not present.
     #[error("token is bound to a client certificate the request did not present")]
     HolderMismatch,
@@ -108,6 +113,7 @@ impl Refusal {
             | Refusal::NonCanonicalPath(_)
             | Refusal::TokenBroaderThanRequest { .. }
             | Refusal::HolderMismatch
+            | Refusal::CacheUnsafe(_)
             | Refusal::Verify(VerifyError::Audit(AuditFinding::ReservedFact { .. })) => {
                 Outcome::Deny
             }
@@ -172,6 +178,7 @@ impl Refusal {
             Refusal::Policy(PolicyRefusal::Evaluation(_)) => "evaluation_failed",
             Refusal::TokenBroaderThanRequest { .. } => "token_broader_than_request",
             Refusal::HolderMismatch => "holder_binding_mismatch",
+            Refusal::CacheUnsafe(_) => "cache_unsafe",
             Refusal::KeysUnavailable(_) => "keys_unavailable",
             Refusal::PolicyUnavailable(_) => "policy_unavailable",
         }

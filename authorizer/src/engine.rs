@@ -13,10 +13,13 @@ use crate::admission::{self, Caps};
 use crate::decision::{Decision, Identity, Refusal};
 use crate::envelope::Hints;
 use crate::event::{AuthorizerEvent, RequestInfo};
+use crate::facts::{Predicates, RequestPredicate};
 use crate::key_choice::{self, KeyChoiceRules};
 use crate::policy::{self, Evaluation, Grant, Policy, PolicyRefusal};
 use crate::probe::Probe;
 use crate::response::{self, Answer, HttpApiResponseFormat};
+use crate::result_cache::reads::CacheReads;
+use crate::result_cache::{CacheUnsafe, ResultCache};
 use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Route};
 use crate::verify::{self, VerifiedToken};
@@ -43,6 +46,8 @@ pub struct Settings {
     pub http_response: HttpApiResponseFormat,
     /// Caps on token structure and the Datalog work budget.
     pub caps: Caps,
+    /// API Gateway's result cache in front of the function (off by default).
+    pub result_cache: ResultCache,
 }
 
 impl Default for Settings {
@@ -58,6 +63,7 @@ impl Default for Settings {
             delegated_minters: false,
             http_response: HttpApiResponseFormat::default(),
             caps: Caps::default(),
+            result_cache: ResultCache::default(),
         }
     }
 }
@@ -133,6 +139,22 @@ impl Engine {
             policy: None,
             settings,
         }
+    }
+
+    /// The engine's own policy (`None` when it comes with the trust material).
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_ref()
+    }
+
+    /// What the operator should hear about `policy` under the result cache:
+    /// for each kind of API whose key does not hold a fact the policy itself
+    /// reads, one warning (every Allow there is refused as `cache_unsafe`).
+    pub fn cache_warnings(&self, policy: &Policy) -> Vec<String> {
+        self.settings.result_cache.policy_warnings(
+            policy.request_predicates(),
+            policy.cache_reads(),
+            &self.settings.header_allow_list,
+        )
     }
 
     /// Decides one raw event and writes the answer. `trust` is `Err` with a
@@ -324,16 +346,19 @@ impl Engine {
         let used = policy
             .request_predicates()
             .union(facts::Predicates::of_blocks(token.blocks()));
-        let facts_of = |request: &RequestInfo| {
-            facts::request_facts(request, token, now, &settings.header_allow_list, used)
+        let facts_at = |request: &RequestInfo, at: SystemTime| {
+            facts::request_facts(request, token, at, &settings.header_allow_list, used)
         };
-        let request_facts = facts_of(&event.request);
+        let request_facts = facts_at(&event.request, now);
+        let window = self.cache_window(policy, token, used, now)?;
         let evaluations = admission::Evaluations {
-            count: 1 + settings
-                .probes
-                .iter()
-                .map(|probe| probe.evaluations() as u64)
-                .sum::<u64>(),
+            count: 1
+                + settings
+                    .probes
+                    .iter()
+                    .map(|probe| probe.evaluations() as u64)
+                    .sum::<u64>()
+                + window.as_ref().map_or(0, |w| w.later.len() as u64),
             policy_trusts_more_blocks: !trusted_minters.is_empty(),
         };
         admission::admit(
@@ -356,6 +381,31 @@ impl Engine {
                 return Err(Refusal::HolderMismatch);
             }
         }
+        if let Some(window) = &window {
+            let mut used = used;
+            if !grant.holder_certs.is_empty() {
+                // The binding was enforced against the presented certificate.
+                used.mention(RequestPredicate::ClientCert.name());
+            }
+            let cache = &settings.result_cache;
+            cache
+                .unkeyed_request(
+                    event.kind,
+                    used,
+                    &window.reads,
+                    &event.request,
+                    &settings.header_allow_list,
+                )
+                .map_err(CacheUnsafe::from)?;
+            for &at in &window.later {
+                policy
+                    .allows(token, facts_at(&event.request, at), &options)
+                    .map_err(|refusal| CacheUnsafe::NotThroughout {
+                        at: chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339(),
+                        refusal,
+                    })?;
+            }
+        }
         let mut rng = rand::thread_rng();
         for probe in &settings.probes {
             for probe_request in probe.derive(&event.request, &mut rng) {
@@ -363,7 +413,7 @@ impl Engine {
                 // bindings. One that cannot be decided (a limit, an error)
                 // counts as allowed: fail closed.
                 let refused = policy
-                    .allows(token, facts_of(&probe_request), &options)
+                    .allows(token, facts_at(&probe_request, now), &options)
                     .err()
                     .filter(PolicyRefusal::is_verdict);
                 if refused.is_none() {
@@ -375,6 +425,44 @@ impl Engine {
         }
         Ok(grant)
     }
+
+    /// With result caching on, what an Allow at `now` must also hold for:
+    /// refused at once when the verifying key expires within the window, or
+    /// when `time` is compared with too many dates within it.
+    fn cache_window(
+        &self,
+        policy: &Policy,
+        token: &VerifiedToken,
+        used: Predicates,
+        now: SystemTime,
+    ) -> Result<Option<CacheWindow>, CacheUnsafe> {
+        let cache = &self.settings.result_cache;
+        if !cache.is_on() {
+            return Ok(None);
+        }
+        let grace = self.settings.key_choice.expiry_grace;
+        if !token.key().is_live(cache.window_end(now), grace) {
+            return Err(CacheUnsafe::KeyExpires);
+        }
+        let reads = policy
+            .cache_reads()
+            .union(&CacheReads::of_blocks(token.blocks()));
+        let later = if used.contains(RequestPredicate::Time) {
+            cache.later_instants(now, &reads.dates)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(CacheWindow { reads, later }))
+    }
+}
+
+/// What a decision's Allow must hold for while API Gateway may reuse it.
+#[derive(Debug)]
+struct CacheWindow {
+    /// The header and query names and the dates the policy and token read.
+    reads: CacheReads,
+    /// Later instants at which the policy must allow too.
+    later: Vec<SystemTime>,
 }
 
 /// An event read up to its key-choice hints (see [`Engine::read`]).

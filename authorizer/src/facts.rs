@@ -70,6 +70,28 @@ pub const REQUEST_PREDICATES: [&str; 15] = [
 ];
 
 impl RequestPredicate {
+    /// Every request predicate, in declaration order.
+    pub const ALL: [RequestPredicate; 15] = {
+        use RequestPredicate as P;
+        [
+            P::Domain,
+            P::RootKeyId,
+            P::Time,
+            P::Method,
+            P::Path,
+            P::Route,
+            P::PathParam,
+            P::Query,
+            P::SourceIp,
+            P::Stage,
+            P::ApiId,
+            P::AccountId,
+            P::Region,
+            P::Header,
+            P::ClientCert,
+        ]
+    };
+
     /// Its name.
     pub fn name(self) -> &'static str {
         REQUEST_PREDICATES[self as usize]
@@ -203,6 +225,9 @@ mod tests {
         assert_eq!(RequestPredicate::Domain.name(), "domain");
         assert_eq!(RequestPredicate::ClientCert.name(), "client_cert");
         assert_eq!(RequestPredicate::Header.name(), "header");
+        for (index, predicate) in RequestPredicate::ALL.into_iter().enumerate() {
+            assert_eq!(predicate as usize, index);
+        }
         let mut all = Predicates::default();
         for name in REQUEST_PREDICATES {
             all.mention(name);

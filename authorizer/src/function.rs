@@ -2,6 +2,7 @@
 //! cold start, and the handler, a plain async function over the event.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -11,6 +12,7 @@ use crate::engine::Engine;
 use crate::metrics::{MetricsArgs, Observed};
 use crate::policy::Policy;
 use crate::response::Answer;
+use crate::result_cache;
 use crate::source::{self, ConfiguredSource, DocumentSource, FileSource, SecretSource};
 use crate::trust_cache::{Freshness, TrustCache};
 
@@ -100,6 +102,9 @@ impl From<Unauthorized> for lambda_runtime::Diagnostic {
 pub struct Function<S> {
     engine: Engine,
     trust: TrustCache<S>,
+    /// The policy read from the trust material last checked against the
+    /// result cache key (a weak pointer: its warnings are given once per version).
+    checked_policy: Mutex<Weak<Policy>>,
 }
 
 impl Function<ConfiguredSource> {
@@ -168,14 +173,36 @@ impl Function<ConfiguredSource> {
 impl<S: DocumentSource> Function<S> {
     /// A function over this engine and trust cache.
     pub fn new(engine: Engine, trust: TrustCache<S>) -> Self {
-        Function { engine, trust }
+        Function {
+            engine,
+            trust,
+            checked_policy: Mutex::new(Weak::new()),
+        }
     }
 
     /// Reads the trust material once, so the first request does not wait; a
-    /// failure is logged and retried by the first request.
+    /// failure is logged and retried by the first request. Warns when the
+    /// policy reads a fact the result cache key does not hold.
     pub async fn preload(&self) {
+        if let Some(policy) = self.engine.policy() {
+            result_cache::report(&self.engine.cache_warnings(policy));
+        }
         if let Err(error) = self.trust.get().await {
             tracing::error!(%error, "cannot load trust material at start");
+        }
+        self.check_policy(self.trust.policy().as_ref());
+    }
+
+    /// Warns about a policy read with the trust material the first time it is seen.
+    fn check_policy(&self, policy: Option<&Arc<Policy>>) {
+        let Some(policy) = policy else { return };
+        let mut checked = self
+            .checked_policy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !Weak::ptr_eq(&checked, &Arc::downgrade(policy)) {
+            *checked = Arc::downgrade(policy);
+            result_cache::report(&self.engine.cache_warnings(policy));
         }
     }
 
@@ -193,6 +220,7 @@ impl<S: DocumentSource> Function<S> {
         }
         let trust = trust.as_deref().map_err(String::as_str);
         let policy = self.trust.policy();
+        self.check_policy(policy.as_ref());
         let evaluated = self
             .engine
             .finish(policy.as_deref(), incoming, trust, SystemTime::now());

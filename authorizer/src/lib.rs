@@ -21,6 +21,7 @@
 //! - [`holder`]: client certificate fingerprints for holder-bound tokens.
 //! - [`probe`]: least-privilege probes derived from a request.
 //! - [`policy`]: the operator's Datalog policy, parsed once, evaluated per request.
+//! - [`result_cache`]: cache-safe decisions: what API Gateway's result cache key holds, and the window an Allow must hold for.
 //! - [`decision`]: outcomes and precise refusal reasons.
 //! - [`response`]: answers in the format of each event kind.
 //! - [`engine`]: the pipeline tying the steps together.
@@ -54,6 +55,7 @@ pub mod path;
 pub mod policy;
 pub mod probe;
 pub mod response;
+pub mod result_cache;
 pub mod revocation;
 pub mod secret_write;
 #[cfg(feature = "lambda")]

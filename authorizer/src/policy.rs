@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::admission::{Program, TooComplex};
 use crate::facts::Predicates;
+use crate::result_cache::reads::CacheReads;
 use crate::verify::VerifiedToken;
 
 /// Default Datalog limits: the crate's facts and iterations, but 10 ms of time
@@ -112,6 +113,7 @@ pub struct Policy {
     builder: AuthorizerBuilder,
     program: Program,
     request_predicates: Predicates,
+    cache_reads: CacheReads,
     context_query: Rule,
     principal_query: Rule,
     holder_query: Rule,
@@ -130,6 +132,7 @@ impl Policy {
         let program = Program::from_policy(&builder).map_err(PolicyError::Shape)?;
         let query = |text: &str| Rule::try_from(text).map_err(PolicyError::Parse);
         Ok(Policy {
+            cache_reads: CacheReads::of_policy(&builder)?,
             builder,
             request_predicates: Predicates::of_program(&program),
             program,
@@ -165,6 +168,11 @@ impl Policy {
     /// none of which is a request predicate.)
     pub fn request_predicates(&self) -> Predicates {
         self.request_predicates
+    }
+
+    /// The header and query names its bodies read and the dates it holds.
+    pub fn cache_reads(&self) -> &CacheReads {
+        &self.cache_reads
     }
 
     /// Evaluates the policy for a verified token plus the request's facts,

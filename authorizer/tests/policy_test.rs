@@ -167,3 +167,36 @@ fn a_given_token_is_verified_with_the_keysets_map() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(output.contains("2 passed, 0 failed"), "{output}");
 }
+
+#[test]
+fn with_result_caching_on_a_policy_reading_an_unkeyed_fact_is_warned_about() {
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_authz"))
+            .current_dir(root())
+            .args(["test", "--max-time-ms", "1000"])
+            .args(["--policy", "events/demo/policy.datalog"])
+            .args(extra)
+            .arg("events/policy-tests/demo.yaml")
+            .output()
+            .expect("run authz");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let template_key = "--result-cache-key=method.request.header.Authorization,context.httpMethod,context.path,$request.header.Authorization,$context.http.method,$context.http.path";
+    // The demo policy reads query("tenant", ...), which the template's key does not hold.
+    let cached = run(&["--result-cache-ttl-seconds", "300", template_key]);
+    let warnings: Vec<&str> = cached
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "one per API: {cached}");
+    assert!(
+        warnings.iter().all(|w| w.contains("\"tenant\"")),
+        "{warnings:?}"
+    );
+    // Keyed, or with caching off, there is nothing to say.
+    let keyed = format!(
+        "{template_key},method.request.multivaluequerystring.tenant,$request.querystring.tenant"
+    );
+    assert!(!run(&["--result-cache-ttl-seconds", "300", &keyed]).contains("warning:"));
+    assert!(!run(&[template_key]).contains("warning:"));
+}

@@ -42,6 +42,11 @@ pub fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), CliError> {
     // A manifest's shard files are read when an event first needs them.
     let trust = config::open_trust(&args.keysets, Some(&args.revoked))?;
     let engine = Engine::new(policy, args.settings.settings()?);
+    if let Some(policy) = engine.policy() {
+        for warning in engine.cache_warnings(policy) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let now = args.now.map_or_else(SystemTime::now, SystemTime::from);
     for path in event_files(&args.events)? {
         let line = replay_one(&engine, &trust, &args.keysets, &path, now);

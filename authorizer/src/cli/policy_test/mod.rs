@@ -91,6 +91,15 @@ pub struct TestArgs {
 /// suites could not be run.
 pub fn run(args: &TestArgs, out: &mut impl std::io::Write) -> Result<(), CliError> {
     let policy = config::load_policy(&args.policy)?;
+    // Cache-safety warnings: on the table's output in text, on stderr otherwise
+    // (JSON and JUnit stay parseable).
+    let engine = Engine::new(policy.clone(), args.decision.settings.settings()?);
+    for warning in engine.cache_warnings(&policy) {
+        match args.format {
+            Format::Text => writeln!(out, "warning: {warning}")?,
+            Format::Json | Format::Junit => eprintln!("warning: {warning}"),
+        }
+    }
     let reports = run_suites(&policy, &args.cases, &args.decision, args.filter.as_deref())?;
     match args.format {
         Format::Text => report::text(out, &reports, args.explain)?,

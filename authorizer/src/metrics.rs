@@ -519,6 +519,8 @@ pub mod key_sync {
     pub const SECRET_WRITES: &str = "SecretWrites";
     /// Rounds that failed as a whole (Count).
     pub const FAILED_ROUNDS: &str = "FailedRounds";
+    /// Domains of a round whose status needs an operator (Count).
+    pub const NEEDING_OPERATOR: &str = "DomainsNeedingOperator";
     /// The dimension naming a domain's status in a round.
     pub const STATUS: &str = "status";
 }

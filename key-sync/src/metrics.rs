@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use authorizer::metrics::key_sync::{DOMAINS, EXPIRING_KEYS, FAILED_ROUNDS, SECRET_WRITES, STATUS};
+use authorizer::metrics::key_sync::{
+    DOMAINS, EXPIRING_KEYS, FAILED_ROUNDS, NEEDING_OPERATOR, SECRET_WRITES, STATUS,
+};
 use authorizer::metrics::names::DOMAIN;
 use authorizer::metrics::{Metrics, MetricsArgs, Shape, Sink};
 use chrono::{DateTime, FixedOffset};
@@ -51,10 +53,23 @@ impl KeySyncMetricsArgs {
         authorizer::metrics::init(&self.metrics, sink);
     }
 
-    /// The warning window.
-    pub fn window(&self) -> Duration {
-        Duration::from_secs(self.expiry_warning_days.saturating_mul(86_400))
+    /// What a round reports.
+    pub fn reporting(&self) -> Reporting {
+        Reporting {
+            window: Duration::from_secs(self.expiry_warning_days.saturating_mul(86_400)),
+            per_domain: self.metrics.metrics_per_domain,
+        }
     }
+}
+
+/// What a round reports besides the counts by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reporting {
+    /// Keys expiring within this window are counted in `KeysExpiringSoon`.
+    pub window: Duration,
+    /// Also one `KeysExpiringSoon` line per domain (`METRICS_PER_DOMAIN`: one
+    /// custom metric per domain); the round's total is always written.
+    pub per_domain: bool,
 }
 
 /// One EMF line: a few string properties and one counted metric.
@@ -83,7 +98,7 @@ impl Entry for Line {
 }
 
 /// The lines of one round's end: `Ok` the summary, `Err` a failed round.
-fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> Vec<Line> {
+fn lines(summary: Result<&Summary, &str>, reporting: Reporting, now: SystemTime) -> Vec<Line> {
     let line = |shape, message, properties, metrics| Line {
         shape,
         message,
@@ -98,7 +113,12 @@ fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> 
                 Shape::Plain,
                 "round failed",
                 vec![("error", error.to_owned())],
-                vec![(FAILED_ROUNDS, 1), (SECRET_WRITES, 0), (GROWTH_REFUSED, 0)],
+                vec![
+                    (FAILED_ROUNDS, 1),
+                    (SECRET_WRITES, 0),
+                    (GROWTH_REFUSED, 0),
+                    (NEEDING_OPERATOR, 0),
+                ],
             )]
         }
     };
@@ -118,15 +138,20 @@ fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> 
             )
         })
         .collect();
-    let horizon: DateTime<FixedOffset> = DateTime::<chrono::Utc>::from(now + window).into();
+    let horizon: DateTime<FixedOffset> =
+        DateTime::<chrono::Utc>::from(now + reporting.window).into();
+    let mut expiring_in_all = 0;
     for (domain, expiry) in &summary.key_expiry {
         let expiring = expiry.iter().filter(|at| **at <= horizon).count() as u64;
-        lines.push(line(
-            Shape::ByDomain,
-            "keys expiring soon",
-            vec![(DOMAIN, domain.clone())],
-            vec![(EXPIRING_KEYS, expiring)],
-        ));
+        expiring_in_all += expiring;
+        if reporting.per_domain {
+            lines.push(line(
+                Shape::ByDomain,
+                "keys expiring soon",
+                vec![(DOMAIN, domain.clone())],
+                vec![(EXPIRING_KEYS, expiring)],
+            ));
+        }
     }
     lines.push(line(
         Shape::Plain,
@@ -138,6 +163,8 @@ fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> 
                 u64::from(summary.written) + summary.shards_written.len() as u64,
             ),
             (GROWTH_REFUSED, summary.growth_refused.len() as u64),
+            (NEEDING_OPERATOR, summary.needing_operator().len() as u64),
+            (EXPIRING_KEYS, expiring_in_all),
             (FAILED_ROUNDS, 0),
         ],
     ));
@@ -145,8 +172,8 @@ fn lines(summary: Result<&Summary, &str>, window: Duration, now: SystemTime) -> 
 }
 
 /// Emits the metrics of one round's end (when metrics are on).
-pub fn round_end(summary: Result<&Summary, &str>, window: Duration) {
-    for line in lines(summary, window, SystemTime::now()) {
+pub fn round_end(summary: Result<&Summary, &str>, reporting: Reporting) {
+    for line in lines(summary, reporting, SystemTime::now()) {
         authorizer::metrics::emit(line.shape, &line);
     }
 }
@@ -155,11 +182,11 @@ pub fn round_end(summary: Result<&Summary, &str>, window: Duration) {
 pub fn format_round(
     metrics: &mut Metrics,
     summary: Result<&Summary, &str>,
-    window: Duration,
+    reporting: Reporting,
     now: SystemTime,
 ) -> Vec<u8> {
     let mut out = Vec::new();
-    for line in lines(summary, window, now) {
+    for line in lines(summary, reporting, now) {
         metrics.write(line.shape, &line, &mut out);
     }
     out
@@ -216,10 +243,30 @@ mod tests {
         };
         let mut metrics = Metrics::new(&args).expect("on");
         let now = SystemTime::now();
+        let reporting = |per_domain| Reporting {
+            window: Duration::from_secs(14 * 86_400),
+            per_domain,
+        };
+        let without = parse(&format_round(
+            &mut metrics,
+            Ok(&summary(now)),
+            reporting(false),
+            now,
+        ));
+        assert!(
+            without.iter().all(|l| l.get("domain").is_none()),
+            "no per-domain line unless opted in"
+        );
+        let round = without.iter().find(|l| l["message"] == "round");
+        assert_eq!(round.map(|l| l["KeysExpiringSoon"].clone()), Some(1.into()));
+        assert_eq!(
+            round.map(|l| l["DomainsNeedingOperator"].clone()),
+            Some(1.into())
+        );
         let lines = parse(&format_round(
             &mut metrics,
             Ok(&summary(now)),
-            Duration::from_secs(14 * 86_400),
+            reporting(true),
             now,
         ));
         let find = |key: &str, value: &str| {
@@ -255,7 +302,10 @@ mod tests {
         let lines = parse(&format_round(
             &mut metrics,
             Err("cannot read the map"),
-            Duration::ZERO,
+            Reporting {
+                window: Duration::ZERO,
+                per_domain: false,
+            },
             SystemTime::now(),
         ));
         assert_eq!(lines.len(), 1);

@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
         Some(Command::Once) => authorizer::metrics::Sink::Stderr,
         None => authorizer::metrics::Sink::Stdout,
     });
-    let window = cli.metrics.window();
+    let reporting = cli.metrics.reporting();
     let secrets = authorizer::source::secrets_client().await;
     let syncer = match Syncer::new(cli.config, secrets) {
         Ok(syncer) => syncer,
@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Once) => match run(&syncer, window).await {
+        Some(Command::Once) => match run(&syncer, reporting).await {
             Ok(summary) => {
                 println!(
                     "{}",
@@ -67,7 +67,9 @@ async fn main() -> ExitCode {
         None => {
             let syncer = &syncer;
             let handler =
-                service_fn(move |_: LambdaEvent<Value>| async move { round(syncer, window).await });
+                service_fn(
+                    move |_: LambdaEvent<Value>| async move { round(syncer, reporting).await },
+                );
             match lambda_runtime::run(handler).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -83,8 +85,8 @@ async fn main() -> ExitCode {
 /// written) so the schedule's error metric and alarm see domains an operator
 /// must look at. The error is bounded (a count and the first few domains);
 /// each such domain is logged on its own line with its status and reason.
-async fn round(syncer: &Syncer, window: std::time::Duration) -> Result<Summary, String> {
-    let summary = run(syncer, window).await.map_err(|e| e.to_string())?;
+async fn round(syncer: &Syncer, reporting: metrics::Reporting) -> Result<Summary, String> {
+    let summary = run(syncer, reporting).await.map_err(|e| e.to_string())?;
     let needing_operator = summary.needing_operator();
     if needing_operator.is_empty() {
         return Ok(summary);
@@ -117,7 +119,7 @@ fn operator_error(domains: &[&str]) -> String {
 /// One round, with its metrics.
 async fn run(
     syncer: &Syncer,
-    window: std::time::Duration,
+    reporting: metrics::Reporting,
 ) -> Result<Summary, key_sync::sync::SyncError> {
     let result = syncer.run().await;
     let error = result.as_ref().err().map(ToString::to_string);
@@ -125,7 +127,7 @@ async fn run(
         result
             .as_ref()
             .map_err(|_| error.as_deref().unwrap_or_default()),
-        window,
+        reporting,
     );
     result
 }

@@ -30,26 +30,6 @@ class NoManagedPolicies:
         return {}
 
 
-def expand_for_each(node):
-    """AWS::LanguageExtensions' Fn::ForEach, as CloudFormation expands it: each
-    `Fn::ForEach::Name: [Identifier, [values], {key: fragment}]` entry of a map
-    becomes one entry per value, with ${Identifier} and &{Identifier} replaced."""
-    if isinstance(node, list):
-        return [expand_for_each(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {}
-    for key, value in node.items():
-        if key.startswith("Fn::ForEach::"):
-            identifier, collection, fragment = value
-            for item in collection:
-                text = json.dumps(fragment).replace("${" + identifier + "}", item).replace("&{" + identifier + "}", item)
-                out.update(expand_for_each(json.loads(text)))
-        else:
-            out[key] = expand_for_each(value)
-    return out
-
-
 def condition_holds(conditions, name, parameters):
     """Evaluates a condition of the template's Equals/Or/Not/Condition subset for parameter values."""
     def evaluate(node):
@@ -70,8 +50,7 @@ def condition_holds(conditions, name, parameters):
 
 
 def translated():
-    template = expand_for_each(json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml")))))
-    template["Transform"] = "AWS::Serverless-2016-10-31"
+    template = json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))))
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in resource["Properties"]:
             resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"  # what `sam package` does
@@ -248,10 +227,10 @@ def main():
           all(s["Resource"] == [{"Ref": "KeysetsSecret"}, {"Fn::If": ["Sharded", shard_arns, {"Ref": "AWS::NoValue"}]}]
               for s in key_sync if "secretsmanager:PutSecretValue" in as_list(s.get("Action", []))), key_sync)
 
-    # 1b. Shard secrets: the template creates exactly KeyMapShardCount of them (none for 1), named
-    # as key-sync is told to name them, so no function needs CreateSecret.
-    conditions = source["Conditions"]
-    shards = {name: r for name, r in source["Resources"].items() if name.startswith("KeyMapShard")}
+    # 1b. Shard secrets: the translated template creates exactly KeyMapShardCount of them (none
+    # for 1), named as key-sync is told to name them, so no function needs CreateSecret.
+    conditions = out["Conditions"]
+    shards = {name: r for name, r in resources.items() if name.startswith("KeyMapShard")}
     env = source["Resources"]["KeySyncFunction"]["Properties"]["Environment"]["Variables"]
     check("key-sync is told the shard count and the shard secret names",
           env.get("KEYMAP_SHARD_COUNT") == {"Ref": "KeyMapShardCount"}

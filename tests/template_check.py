@@ -14,6 +14,8 @@ from pathlib import Path
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.transform import transform
 
+from template_operations import check_operations
+
 ROOT = Path(__file__).resolve().parent.parent
 results = {"passed": 0, "failed": 0}
 
@@ -138,6 +140,12 @@ def check_alarms_read_emitted_metrics(source):
         metrics = alarm_metrics(alarm)
         check(f"alarm {alarm_name} reads at least one metric", bool(metrics))
         for namespace, metric, dimensions in metrics:
+            if namespace == "AWS/Logs":
+                group = dimensions.get("LogGroupName", {})
+                check(f"alarm {alarm_name}: AWS/Logs {metric} of a log group of this template",
+                      metric in ("EMFValidationErrors", "EMFParsingErrors") and isinstance(group, dict)
+                      and resources.get(group.get("Ref"), {}).get("Type") == "AWS::Logs::LogGroup", dimensions)
+                continue
             if namespace == "AWS/Lambda":
                 function = dimensions.get("FunctionName", {})
                 check(f"alarm {alarm_name}: AWS/Lambda {metric} of a function of this template",
@@ -307,9 +315,15 @@ def main():
     check_alarms_read_emitted_metrics(source)
     check_dashboard(source)
 
-    # 8. Logs are kept for a bounded time.
+    # 8. Logs are kept for a bounded time: both functions' and the APIs' access logs.
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    check("both functions' log groups have a retention", len(groups) == 2 and all("RetentionInDays" in g["Properties"] for g in groups))
+    check("the functions' and the access log groups have a retention",
+          len(groups) == 3 and all(g["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"} for g in groups))
+
+    # 9. Operations: nothing kept is lost with the stack, key-sync's invocations and alarms,
+    # EMF refusals, tracing, access logs, saved queries.
+    decision_fields = {k for d in emitted_documents() if d.get("message") == "decision" for k in d}
+    check_operations(source, resources, check, condition_holds, decision_fields)
 
     print(f"template: {results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0

@@ -165,7 +165,9 @@ fn keygen_to_replay_round_trip() {
     .expect("manifest JSON");
     assert_eq!(manifest["shards"].as_array().map(Vec::len), Some(3));
     for shard in 0..3 {
-        assert!(dir.path(&format!("sharded/map/shard-{shard}.json")).is_file());
+        assert!(dir
+            .path(&format!("sharded/map/shard-{shard}.json"))
+            .is_file());
     }
     // A map written by hand with a.example's keys also under another domain.
     let mut shared = parsed.clone();

@@ -14,6 +14,8 @@ from pathlib import Path
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.transform import transform
 
+from template_operations import check_operations
+
 ROOT = Path(__file__).resolve().parent.parent
 results = {"passed": 0, "failed": 0}
 
@@ -28,26 +30,6 @@ class NoManagedPolicies:
 
     def load(self):
         return {}
-
-
-def expand_for_each(node):
-    """AWS::LanguageExtensions' Fn::ForEach, as CloudFormation expands it: each
-    `Fn::ForEach::Name: [Identifier, [values], {key: fragment}]` entry of a map
-    becomes one entry per value, with ${Identifier} and &{Identifier} replaced."""
-    if isinstance(node, list):
-        return [expand_for_each(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {}
-    for key, value in node.items():
-        if key.startswith("Fn::ForEach::"):
-            identifier, collection, fragment = value
-            for item in collection:
-                text = json.dumps(fragment).replace("${" + identifier + "}", item).replace("&{" + identifier + "}", item)
-                out.update(expand_for_each(json.loads(text)))
-        else:
-            out[key] = expand_for_each(value)
-    return out
 
 
 def condition_holds(conditions, name, parameters):
@@ -70,8 +52,7 @@ def condition_holds(conditions, name, parameters):
 
 
 def translated():
-    template = expand_for_each(json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml")))))
-    template["Transform"] = "AWS::Serverless-2016-10-31"
+    template = json.loads(json.dumps(cfn_yaml.load(str(ROOT / "infra" / "template.yaml"))))
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in resource["Properties"]:
             resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"  # what `sam package` does
@@ -159,6 +140,12 @@ def check_alarms_read_emitted_metrics(source):
         metrics = alarm_metrics(alarm)
         check(f"alarm {alarm_name} reads at least one metric", bool(metrics))
         for namespace, metric, dimensions in metrics:
+            if namespace == "AWS/Logs":
+                group = dimensions.get("LogGroupName", {})
+                check(f"alarm {alarm_name}: AWS/Logs {metric} of a log group of this template",
+                      metric in ("EMFValidationErrors", "EMFParsingErrors") and isinstance(group, dict)
+                      and resources.get(group.get("Ref"), {}).get("Type") == "AWS::Logs::LogGroup", dimensions)
+                continue
             if namespace == "AWS/Lambda":
                 function = dimensions.get("FunctionName", {})
                 check(f"alarm {alarm_name}: AWS/Lambda {metric} of a function of this template",
@@ -248,10 +235,10 @@ def main():
           all(s["Resource"] == [{"Ref": "KeysetsSecret"}, {"Fn::If": ["Sharded", shard_arns, {"Ref": "AWS::NoValue"}]}]
               for s in key_sync if "secretsmanager:PutSecretValue" in as_list(s.get("Action", []))), key_sync)
 
-    # 1b. Shard secrets: the template creates exactly KeyMapShardCount of them (none for 1), named
-    # as key-sync is told to name them, so no function needs CreateSecret.
-    conditions = source["Conditions"]
-    shards = {name: r for name, r in source["Resources"].items() if name.startswith("KeyMapShard")}
+    # 1b. Shard secrets: the translated template creates exactly KeyMapShardCount of them (none
+    # for 1), named as key-sync is told to name them, so no function needs CreateSecret.
+    conditions = out["Conditions"]
+    shards = {name: r for name, r in resources.items() if name.startswith("KeyMapShard")}
     env = source["Resources"]["KeySyncFunction"]["Properties"]["Environment"]["Variables"]
     check("key-sync is told the shard count and the shard secret names",
           env.get("KEYMAP_SHARD_COUNT") == {"Ref": "KeyMapShardCount"}
@@ -350,9 +337,15 @@ def main():
     check_alarms_read_emitted_metrics(source)
     check_dashboard(source)
 
-    # 8. Logs are kept for a bounded time.
+    # 8. Logs are kept for a bounded time: both functions' and the APIs' access logs.
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    check("both functions' log groups have a retention", len(groups) == 2 and all("RetentionInDays" in g["Properties"] for g in groups))
+    check("the functions' and the access log groups have a retention",
+          len(groups) == 3 and all(g["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"} for g in groups))
+
+    # 9. Operations: nothing kept is lost with the stack, key-sync's invocations and alarms,
+    # EMF refusals, tracing, access logs, saved queries.
+    decision_fields = {k for d in emitted_documents() if d.get("message") == "decision" for k in d}
+    check_operations(source, resources, check, condition_holds, decision_fields)
 
     print(f"template: {results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0

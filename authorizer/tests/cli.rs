@@ -146,8 +146,9 @@ fn keygen_to_replay_round_trip() {
     let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
     assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
     std::fs::write(dir.path("keysets.json"), &keymap).expect("write");
-    // The same map as a manifest and three shard files.
-    std::fs::create_dir(dir.path("sharded")).expect("dir");
+    // The same map as a manifest and three shard files, in a directory `--out`
+    // creates (with its parent).
+    assert!(!dir.path("sharded").exists());
     let sharded = ok(&[
         "keymap",
         &a_json,
@@ -155,14 +156,19 @@ fn keygen_to_replay_round_trip() {
         "--shards",
         "3",
         "--out",
-        s(&dir.path("sharded")),
+        s(&dir.path("sharded/map")),
     ]);
-    assert_eq!(sharded.trim(), s(&dir.path("sharded/keysets.json")));
+    assert_eq!(sharded.trim(), s(&dir.path("sharded/map/keysets.json")));
     let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path("sharded/keysets.json")).expect("manifest"),
+        &std::fs::read_to_string(dir.path("sharded/map/keysets.json")).expect("manifest"),
     )
     .expect("manifest JSON");
     assert_eq!(manifest["shards"].as_array().map(Vec::len), Some(3));
+    for shard in 0..3 {
+        assert!(dir
+            .path(&format!("sharded/map/shard-{shard}.json"))
+            .is_file());
+    }
     // A map written by hand with a.example's keys also under another domain.
     let mut shared = parsed.clone();
     shared["a-evil.example"] = parsed["a.example"].clone();
@@ -232,7 +238,7 @@ fn keygen_to_replay_round_trip() {
             "inspect",
             s(&dir.path("token.txt")),
             "--keysets",
-            s(&dir.path("sharded/keysets.json")),
+            s(&dir.path("sharded/map/keysets.json")),
             "--json",
         ]))
         .expect("inspect JSON");

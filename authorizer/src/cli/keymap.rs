@@ -65,8 +65,9 @@ pub fn run(args: &KeymapArgs, out: &mut impl Write) -> Result<(), CliError> {
     }
 }
 
-/// Writes `shard-N.json` files and their manifest `keysets.json` into `dir`
-/// (the manifest's generation follows the one already there); prints the manifest's path.
+/// Writes `shard-N.json` files and their manifest `keysets.json` into `dir`,
+/// created if missing (the manifest's generation follows the one already
+/// there); prints the manifest's path.
 fn write_shards(
     key_sets: &KeySets,
     shards: usize,
@@ -79,6 +80,10 @@ fn write_shards(
             store::MAX_SHARDS
         )));
     }
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| CliError::Io { path, source })

@@ -114,6 +114,8 @@ class BwksServer:
 
 
 KEY_SYNC_OUTPUT = []
+# key-sync's per-domain metric lines, from rounds run with and without METRICS_PER_DOMAIN.
+PER_DOMAIN_OPTED_IN, PER_DOMAIN_UNASKED = [], []
 
 
 def run_key_sync(env, domains, **extra):
@@ -123,6 +125,8 @@ def run_key_sync(env, domains, **extra):
     variables.update({k: str(v) for k, v in extra.items()})
     result = subprocess.run([str(KEY_SYNC), "once"], cwd=ROOT, env=variables, capture_output=True, text=True, timeout=60)
     KEY_SYNC_OUTPUT.append(result.stderr)
+    per_domain = [line for line in result.stderr.splitlines() if '"KeysExpiringSoon"' in line and '"domain"' in line]
+    (PER_DOMAIN_OPTED_IN if variables.get("METRICS_PER_DOMAIN") == "true" else PER_DOMAIN_UNASKED).extend(per_domain)
     try:
         summary = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -348,7 +352,7 @@ def main():
         server.publish("a.test", [bwks_item(a1, 1)])
         server.publish("b.test", [bwks_item(b1, 1, "2099-01-01T00:00:00Z")])
 
-        code, summary = run_key_sync(env, ["a.test", "b.test"])
+        code, summary = run_key_sync(env, ["a.test", "b.test"], METRICS_PER_DOMAIN="true")
         c1 = current(sm)["SecretString"]
         results.check("first sync: both domains fetched and written",
                       code == 0 and summary.get("written") and status(summary, "a.test") == "fetched"
@@ -524,9 +528,12 @@ def main():
         conflicts = [d.get("Domains") for d in emitted if d.get("status") == "conflict"]
         results.check("metrics: a round with a conflict reports Domains{status=conflict} = 1",
                       1 in conflicts, f"got {conflicts}")
-        results.check("metrics: rounds report expiring keys per domain and secret writes",
-                      any("KeysExpiringSoon" in d and "domain" in d for d in emitted)
+        results.check("metrics: every round reports its expiring keys in all and its secret writes",
+                      all("KeysExpiringSoon" in d for d in emitted if d.get("message") == "round")
                       and any(d.get("SecretWrites") == 1 for d in emitted))
+        results.check("metrics: expiring keys per domain only in rounds run with METRICS_PER_DOMAIN",
+                      PER_DOMAIN_OPTED_IN and not PER_DOMAIN_UNASKED,
+                      f"{len(PER_DOMAIN_OPTED_IN)} opted in, {len(PER_DOMAIN_UNASKED)} unasked")
         results.check("metrics: a round that refused a growth reports GrowthRefused = 1",
                       any(d.get("GrowthRefused") == 1 and d.get("message") == "round" for d in emitted)
                       and any(d.get("GrowthRefused") == 0 for d in emitted))

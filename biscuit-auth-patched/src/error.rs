@@ -287,6 +287,10 @@ pub enum Expression {
     UndefinedExtern(String),
     #[error("Error while evaluating extern func {0}: {1}")]
     ExternEvalError(String, String),
+    #[error("Regular expression too large once compiled")]
+    RegexTooLarge,
+    #[error("Run limit reached during evaluation")]
+    RunLimitReached,
 }
 
 /// runtime limits errors

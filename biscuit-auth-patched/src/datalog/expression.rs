@@ -5,8 +5,7 @@
 use crate::{builder, error};
 
 use super::{MapKey, SymbolIndex, Term};
-use super::{SymbolTable, TemporarySymbolTable};
-use regex::Regex;
+use super::{RunBudget, SymbolTable, TemporarySymbolTable};
 use std::sync::Arc;
 use std::{
     collections::{HashMap, HashSet},
@@ -186,12 +185,13 @@ impl Binary {
         values: &mut HashMap<u32, Term>,
         symbols: &mut TemporarySymbolTable,
         extern_func: &HashMap<String, ExternFunc>,
+        budget: &RunBudget,
     ) -> Result<Term, error::Expression> {
         match (self, left, params) {
             // try
             (Binary::TryOr, fallback, []) => {
                 let e = Expression { ops: right.clone() };
-                match e.evaluate(values, symbols, extern_func) {
+                match e.evaluate_within(values, symbols, extern_func, budget) {
                     Ok(v) => Ok(v),
                     Err(_) => Ok(fallback),
                 }
@@ -200,12 +200,12 @@ impl Binary {
             (Binary::LazyOr, Term::Bool(true), []) => Ok(Term::Bool(true)),
             (Binary::LazyOr, Term::Bool(false), []) => {
                 let e = Expression { ops: right.clone() };
-                e.evaluate(values, symbols, extern_func)
+                e.evaluate_within(values, symbols, extern_func, budget)
             }
             (Binary::LazyAnd, Term::Bool(false), []) => Ok(Term::Bool(false)),
             (Binary::LazyAnd, Term::Bool(true), []) => {
                 let e = Expression { ops: right.clone() };
-                e.evaluate(values, symbols, extern_func)
+                e.evaluate_within(values, symbols, extern_func, budget)
             }
 
             // set
@@ -213,7 +213,7 @@ impl Binary {
                 for value in set_values.iter() {
                     values.insert(*param, value.clone());
                     let e = Expression { ops: right.clone() };
-                    let result = e.evaluate(values, symbols, extern_func);
+                    let result = e.evaluate_within(values, symbols, extern_func, budget);
                     values.remove(param);
                     match result? {
                         Term::Bool(true) => {}
@@ -227,7 +227,7 @@ impl Binary {
                 for value in set_values.iter() {
                     values.insert(*param, value.clone());
                     let e = Expression { ops: right.clone() };
-                    let result = e.evaluate(values, symbols, extern_func);
+                    let result = e.evaluate_within(values, symbols, extern_func, budget);
                     values.remove(param);
                     match result? {
                         Term::Bool(false) => {}
@@ -243,7 +243,7 @@ impl Binary {
                 for value in array.iter() {
                     values.insert(*param, value.clone());
                     let e = Expression { ops: right.clone() };
-                    let result = e.evaluate(values, symbols, extern_func);
+                    let result = e.evaluate_within(values, symbols, extern_func, budget);
                     values.remove(param);
                     match result? {
                         Term::Bool(true) => {}
@@ -257,7 +257,7 @@ impl Binary {
                 for value in array.iter() {
                     values.insert(*param, value.clone());
                     let e = Expression { ops: right.clone() };
-                    let result = e.evaluate(values, symbols, extern_func);
+                    let result = e.evaluate_within(values, symbols, extern_func, budget);
                     values.remove(param);
                     match result? {
                         Term::Bool(false) => {}
@@ -278,7 +278,7 @@ impl Binary {
                     values.insert(*param, Term::Array(vec![key, value.clone()]));
 
                     let e = Expression { ops: right.clone() };
-                    let result = e.evaluate(values, symbols, extern_func);
+                    let result = e.evaluate_within(values, symbols, extern_func, budget);
                     values.remove(param);
                     match result? {
                         Term::Bool(true) => {}
@@ -297,7 +297,7 @@ impl Binary {
                     values.insert(*param, Term::Array(vec![key, value.clone()]));
 
                     let e = Expression { ops: right.clone() };
-                    let result = e.evaluate(values, symbols, extern_func);
+                    let result = e.evaluate_within(values, symbols, extern_func, budget);
                     values.remove(param);
                     match result? {
                         Term::Bool(false) => {}
@@ -316,6 +316,7 @@ impl Binary {
         right: Term,
         symbols: &mut TemporarySymbolTable,
         extern_funcs: &HashMap<String, ExternFunc>,
+        budget: &RunBudget,
     ) -> Result<Term, error::Expression> {
         match (self, left, right) {
             // integer
@@ -368,9 +369,7 @@ impl Binary {
             }
             (Binary::Regex, Term::Str(s), Term::Str(r)) => {
                 match (symbols.get_symbol(s), symbols.get_symbol(r)) {
-                    (Some(s), Some(r)) => Ok(Term::Bool(
-                        Regex::new(r).map(|re| re.is_match(s)).unwrap_or(false),
-                    )),
+                    (Some(s), Some(r)) => budget.is_match(r, s).map(Term::Bool),
                     (Some(_), None) => Err(error::Expression::UnknownSymbol(r)),
                     _ => Err(error::Expression::UnknownSymbol(s)),
                 }
@@ -589,10 +588,33 @@ impl Expression {
         symbols: &mut TemporarySymbolTable,
         extern_funcs: &HashMap<String, ExternFunc>,
     ) -> Result<Term, error::Expression> {
+        self.evaluate_within(values, symbols, extern_funcs, &RunBudget::unlimited())
+    }
+
+    /// [`Expression::evaluate`], charging `budget` for every operation and
+    /// every closure call: stops with [`error::Expression::RunLimitReached`]
+    /// when it runs out.
+    pub fn evaluate_within(
+        &self,
+        values: &HashMap<u32, Term>,
+        symbols: &mut TemporarySymbolTable,
+        extern_funcs: &HashMap<String, ExternFunc>,
+        budget: &RunBudget,
+    ) -> Result<Term, error::Expression> {
         let mut stack: Vec<StackElem> = Vec::new();
 
         for op in self.ops.iter() {
             // println!("op: {:?}\t| stack: {:?}", op, stack);
+            // Concatenation and `.type()` intern their result (a linear search),
+            // a closure call copies the variables.
+            let units = match op {
+                Op::Binary(Binary::Add) | Op::Unary(Unary::TypeOf) => 8,
+                Op::Binary(_) => 1 + values.len() as u64,
+                _ => 1,
+            };
+            if !budget.charge(units) {
+                return Err(error::Expression::RunLimitReached);
+            }
 
             match op {
                 Op::Value(Term::Variable(i)) => match values.get(i) {
@@ -620,6 +642,7 @@ impl Expression {
                             right_term,
                             symbols,
                             extern_funcs,
+                            budget,
                         )?)),
                     (
                         Some(StackElem::Closure(params, right_ops)),
@@ -642,6 +665,7 @@ impl Expression {
                             &mut values,
                             symbols,
                             extern_funcs,
+                            budget,
                         )?))
                     }
                     (
@@ -665,6 +689,7 @@ impl Expression {
                             &mut values,
                             symbols,
                             extern_funcs,
+                            budget,
                         )?))
                     }
 

@@ -13,9 +13,11 @@ use std::convert::AsRef;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod budget;
 mod expression;
 mod origin;
 mod symbol;
+pub use budget::*;
 pub use expression::*;
 pub use origin::*;
 pub use symbol::*;
@@ -143,6 +145,7 @@ impl Rule {
         rule_origin: usize,
         symbols: &'a SymbolTable,
         extern_funcs: &'a HashMap<String, ExternFunc>,
+        budget: &'a RunBudget,
     ) -> impl Iterator<Item = Result<(Origin, Fact), error::Expression>> + 'a
     where
         IT: Iterator<Item = (&'a Origin, &'a Fact)> + Clone + 'a,
@@ -150,11 +153,11 @@ impl Rule {
         let head = self.head.clone();
         let variables = MatchedVariables::new(self.variables_set());
 
-        CombineIt::new(variables, &self.body, facts, symbols)
+        CombineIt::new(variables, &self.body, facts, symbols, budget)
         .map(move |(origin, variables)| {
                     let mut temporary_symbols = TemporarySymbolTable::new(symbols);
                     for e in self.expressions.iter() {
-                        match e.evaluate(&variables, &mut temporary_symbols, extern_funcs) {
+                        match e.evaluate_within(&variables, &mut temporary_symbols, extern_funcs, budget) {
                             Ok(Term::Bool(true)) => {}
                             Ok(Term::Bool(false)) => return Ok((origin, variables, false)),
                             Ok(_) => return Err(error::Expression::InvalidType),
@@ -200,11 +203,14 @@ impl Rule {
         scope: &TrustedOrigins,
         symbols: &SymbolTable,
         extern_funcs: &HashMap<String, ExternFunc>,
+        budget: &RunBudget,
     ) -> Result<bool, Execution> {
         let fact_it = facts.iterator(scope);
-        let mut it = self.apply(fact_it, origin, symbols, extern_funcs);
+        let mut it = self.apply(fact_it, origin, symbols, extern_funcs, budget);
 
         let next = it.next();
+        // An iteration stopped by the budget proves nothing.
+        budget.check()?;
         match next {
             None => Ok(false),
             Some(Ok(_)) => Ok(true),
@@ -218,17 +224,21 @@ impl Rule {
         scope: &TrustedOrigins,
         symbols: &SymbolTable,
         extern_funcs: &HashMap<String, ExternFunc>,
+        budget: &RunBudget,
     ) -> Result<bool, Execution> {
         let fact_it = facts.iterator(scope);
         let variables = MatchedVariables::new(self.variables_set());
         let mut found = false;
 
-        for (_, variables) in CombineIt::new(variables, &self.body, fact_it, symbols) {
+        for (_, variables) in CombineIt::new(variables, &self.body, fact_it, symbols, budget) {
             found = true;
 
             let mut temporary_symbols = TemporarySymbolTable::new(symbols);
             for e in self.expressions.iter() {
-                match e.evaluate(&variables, &mut temporary_symbols, extern_funcs) {
+                let result =
+                    e.evaluate_within(&variables, &mut temporary_symbols, extern_funcs, budget);
+                budget.check()?;
+                match result {
                     Ok(Term::Bool(true)) => {}
                     Ok(Term::Bool(false)) => {
                         //println!("expr returned {:?}", res);
@@ -244,6 +254,8 @@ impl Rule {
             }
         }
 
+        // An iteration stopped by the budget proves nothing.
+        budget.check()?;
         Ok(found)
     }
 
@@ -329,6 +341,7 @@ pub struct CombineIt<'a, IT> {
     predicates: &'a [Predicate],
     all_facts: IT,
     symbols: &'a SymbolTable,
+    budget: &'a RunBudget,
     current_facts: Box<dyn Iterator<Item = (&'a Origin, &'a Fact)> + 'a>,
     current_it: Option<Box<dyn Iterator<Item = (Origin, HashMap<u32, Term>)> + 'a>>,
 }
@@ -342,15 +355,18 @@ where
         predicates: &'a [Predicate],
         facts: IT,
         symbols: &'a SymbolTable,
+        budget: &'a RunBudget,
     ) -> Self {
         let current_facts: Box<dyn Iterator<Item = (&'a Origin, &'a Fact)> + 'a> =
             if predicates.is_empty() {
                 Box::new(facts.clone())
             } else {
                 let p = predicates[0].clone();
+                // Every scanned fact is charged, matching or not.
                 Box::new(
                     facts
                         .clone()
+                        .take_while(move |_| budget.charge(1))
                         .filter(move |fact| match_preds(&p, &fact.1.predicate)),
                 )
             };
@@ -360,6 +376,7 @@ where
             predicates,
             all_facts: facts,
             symbols,
+            budget,
             current_facts,
             current_it: None,
         }
@@ -396,6 +413,10 @@ where
                 let pred = &self.predicates[0];
 
                 loop {
+                    // Every candidate fact is charged: a join stops at the limit.
+                    if !self.budget.charge(1) {
+                        return None;
+                    }
                     if let Some((current_origin, current_fact)) = self.current_facts.next() {
                         // create a new MatchedVariables in which we fix variables we could unify
                         // from our first predicate and the current fact
@@ -437,6 +458,7 @@ where
                                     &self.predicates[1..],
                                     self.all_facts.clone(),
                                     self.symbols,
+                                    self.budget,
                                 )
                                 .map(move |(origin, variables)| {
                                     (origin.union(current_origin), variables)
@@ -593,6 +615,9 @@ pub struct World {
     pub rules: RuleSet,
     pub iterations: u64,
     pub extern_funcs: HashMap<String, ExternFunc>,
+    /// Limits enforced inside rule application and expression evaluation,
+    /// and the regular expressions compiled so far.
+    pub budget: RunBudget,
 }
 
 impl World {
@@ -620,26 +645,15 @@ impl World {
         let start = Instant::now();
         let time_limit = start + limits.max_time;
         let mut index = 0;
+        self.budget.arm(&limits);
 
         let res = loop {
-            let mut new_facts = FactSet::default();
-
-            for (scope, rules) in self.rules.inner.iter() {
-                let it = self.facts.iterator(scope);
-                for (origin, rule) in rules {
-                    for res in rule.apply(it.clone(), *origin, symbols, &self.extern_funcs) {
-                        match res {
-                            Ok((origin, fact)) => {
-                                new_facts.insert(&origin, fact);
-                            }
-                            Err(e) => {
-                                return Err(Execution::Expression(e));
-                            }
-                        }
-                    }
-                    //println!("new_facts after applying {:?}:\n{:#?}", rule, new_facts);
-                }
-            }
+            let res = self.apply_rules_once(symbols);
+            // A stopped iteration's facts are never merged.
+            let new_facts = match self.budget.check().and(res) {
+                Ok(new_facts) => new_facts,
+                Err(e) => break Err(e),
+            };
 
             let len = self.facts.len();
             self.facts.merge(new_facts);
@@ -665,8 +679,42 @@ impl World {
         };
 
         self.iterations += index;
+        self.budget.disarm();
 
         res
+    }
+
+    /// Applies every rule once to the facts present, stopping as soon as the
+    /// budget runs out (time, or the facts held reaching the limit).
+    fn apply_rules_once(&self, symbols: &SymbolTable) -> Result<FactSet, Execution> {
+        let mut new_facts = FactSet::default();
+        let mut held = self.facts.len();
+
+        for (scope, rules) in self.rules.inner.iter() {
+            let it = self.facts.iterator(scope);
+            for (origin, rule) in rules {
+                let produced = rule.apply(
+                    it.clone(),
+                    *origin,
+                    symbols,
+                    &self.extern_funcs,
+                    &self.budget,
+                );
+                for res in produced {
+                    let (origin, fact) = res.map_err(Execution::Expression)?;
+                    if !self.facts.contains(&origin, &fact) && new_facts.insert(&origin, fact) {
+                        held += 1;
+                        if !self.budget.hold_facts(held) {
+                            return Ok(new_facts);
+                        }
+                    }
+                }
+                if self.budget.is_exhausted() {
+                    return Ok(new_facts);
+                }
+            }
+        }
+        Ok(new_facts)
     }
 
     /*pub fn query(&self, pred: Predicate) -> Vec<&Fact> {
@@ -700,19 +748,28 @@ impl World {
         symbols: &SymbolTable,
     ) -> Result<FactSet, Execution> {
         let mut new_facts = FactSet::default();
+        let mut held = 0;
         let it = self.facts.iterator(scope);
         //new_facts.extend(rule.apply(it, origin, symbols));
-        for res in rule.apply(it.clone(), origin, symbols, &self.extern_funcs) {
+        for res in rule.apply(it.clone(), origin, symbols, &self.extern_funcs, &self.budget) {
             match res {
                 Ok((origin, fact)) => {
-                    new_facts.insert(&origin, fact);
+                    if new_facts.insert(&origin, fact) {
+                        held += 1;
+                        if !self.budget.hold_facts(held) {
+                            break;
+                        }
+                    }
                 }
                 Err(e) => {
+                    self.budget.check()?;
                     return Err(Execution::Expression(e));
                 }
             }
         }
 
+        // A query stopped by the budget has no answer.
+        self.budget.check()?;
         Ok(new_facts)
     }
 
@@ -723,7 +780,14 @@ impl World {
         scope: &TrustedOrigins,
         symbols: &SymbolTable,
     ) -> Result<bool, Execution> {
-        rule.find_match(&self.facts, origin, scope, symbols, &self.extern_funcs)
+        rule.find_match(
+            &self.facts,
+            origin,
+            scope,
+            symbols,
+            &self.extern_funcs,
+            &self.budget,
+        )
     }
 
     pub fn query_match_all(
@@ -732,7 +796,7 @@ impl World {
         scope: &TrustedOrigins,
         symbols: &SymbolTable,
     ) -> Result<bool, Execution> {
-        rule.check_match_all(&self.facts, scope, symbols, &self.extern_funcs)
+        rule.check_match_all(&self.facts, scope, symbols, &self.extern_funcs, &self.budget)
     }
 }
 
@@ -763,17 +827,24 @@ pub struct FactSet {
 }
 
 impl FactSet {
-    pub fn insert(&mut self, origin: &Origin, fact: Fact) {
+    /// Inserts a fact; `true` if it was not there yet.
+    pub fn insert(&mut self, origin: &Origin, fact: Fact) -> bool {
         match self.inner.get_mut(origin) {
             None => {
                 let mut set = HashSet::new();
                 set.insert(fact);
                 self.inner.insert(origin.clone(), set);
+                true
             }
-            Some(set) => {
-                set.insert(fact);
-            }
+            Some(set) => set.insert(fact),
         }
+    }
+
+    /// Whether this fact is held with this origin.
+    pub fn contains(&self, origin: &Origin, fact: &Fact) -> bool {
+        self.inner
+            .get(origin)
+            .is_some_and(|facts| facts.contains(fact))
     }
 
     pub fn len(&self) -> usize {

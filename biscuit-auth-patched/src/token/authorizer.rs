@@ -40,12 +40,17 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn run(&mut self) -> Result<Duration, error::Token> {
+        self.run_with_limits(self.limits.clone())
+    }
+
+    /// Generates the facts (applies the rules) under `limits`, once; later
+    /// calls return the time the first one took.
+    pub fn run_with_limits(&mut self, limits: AuthorizerLimits) -> Result<Duration, error::Token> {
         match self.execution_time {
             Some(execution_time) => Ok(execution_time),
             None => {
                 let start = Instant::now();
-                self.world
-                    .run_with_limits(&self.symbols, self.limits.clone())?;
+                self.world.run_with_limits(&self.symbols, limits)?;
                 let execution_time = start.elapsed();
                 self.execution_time = Some(execution_time);
                 Ok(execution_time)
@@ -204,11 +209,13 @@ impl Authorizer {
     where
         error::Token: From<<R as TryInto<Rule>>::Error>,
     {
-        let execution_time = self.run()?;
+        let execution_time = self.run_with_limits(limits.clone())?;
         let rule = rule.try_into()?.convert(&mut self.symbols);
 
         let start = Instant::now();
+        self.world.budget.arm(&limits);
         let result = self.query_inner(rule, limits);
+        self.world.budget.disarm();
         self.execution_time = Some(start.elapsed() + execution_time);
 
         result
@@ -299,11 +306,13 @@ impl Authorizer {
     where
         error::Token: From<<R as TryInto<Rule>>::Error>,
     {
-        let execution_time = self.run()?;
+        let execution_time = self.run_with_limits(limits.clone())?;
         let rule = rule.try_into()?.convert(&mut self.symbols);
 
         let start = Instant::now();
+        self.world.budget.arm(&limits);
         let result = self.query_all_inner(rule, limits);
+        self.world.budget.disarm();
         self.execution_time = Some(execution_time + start.elapsed());
 
         result
@@ -383,9 +392,11 @@ impl Authorizer {
         &mut self,
         limits: AuthorizerLimits,
     ) -> Result<usize, error::Token> {
-        let execution_time = self.run()?;
+        let execution_time = self.run_with_limits(limits.clone())?;
         let start = Instant::now();
+        self.world.budget.arm(&limits);
         let result = self.authorize_inner(limits);
+        self.world.budget.disarm();
         self.execution_time = Some(execution_time + start.elapsed());
 
         result

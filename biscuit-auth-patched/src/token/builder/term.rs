@@ -16,7 +16,9 @@ use crate::{
 
 #[cfg(feature = "datalog-macro")]
 use super::AnyParam;
-use super::{set, Convert, Fact, ToAnyParam};
+use super::{set, Convert, Fact};
+#[cfg(feature = "datalog-macro")]
+use super::ToAnyParam;
 
 /// Builder for a Datalog value
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

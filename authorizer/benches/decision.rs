@@ -142,7 +142,6 @@ fn steps(c: &mut Criterion) {
                 &request,
                 &limits,
                 &caps,
-                Default::default(),
             )
             .expect("admitted")
         })

@@ -30,6 +30,10 @@ pub enum PolicyError {
     /// Its program cannot be read for admission.
     #[error("policy cannot be analysed: {0}")]
     Shape(TooComplex),
+    /// Evaluated alone, without any token or request, it already reaches a
+    /// Datalog limit: no token would have any budget left.
+    #[error("policy alone reaches the Datalog limits ({0}); simplify it or raise MAX_FACTS, MAX_ITERATIONS or MAX_TIME_MS")]
+    TooHeavy(biscuit_auth::error::RunLimit),
 }
 
 /// Why a verified token was not allowed by the policy.
@@ -113,10 +117,28 @@ impl std::fmt::Debug for Policy {
 }
 
 impl Policy {
-    /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`).
+    /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`)
+    /// and checks it leaves tokens a budget under the default limits.
     pub fn parse(source: &str) -> Result<Policy, PolicyError> {
+        Policy::parse_within(source, &default_limits())
+    }
+
+    /// Parses the policy text and checks that, evaluated alone (no token, no
+    /// request facts), it stays within `limits`.
+    pub fn parse_within(source: &str, limits: &AuthorizerLimits) -> Result<Policy, PolicyError> {
         let builder = AuthorizerBuilder::new().code(source)?;
         let program = Program::from_policy(&builder).map_err(PolicyError::Shape)?;
+        let alone = builder
+            .clone()
+            .set_limits(AuthorizerLimits {
+                max_facts: limits.max_facts.saturating_add(program.facts),
+                ..limits.clone()
+            })
+            .build_unauthenticated()
+            .and_then(|mut authorizer| authorizer.authorize());
+        if let Err(BiscuitError::RunLimit(limit)) = alone {
+            return Err(PolicyError::TooHeavy(limit));
+        }
         let query = |text: &str| Rule::try_from(text).map_err(PolicyError::Parse);
         Ok(Policy {
             builder,
@@ -131,6 +153,20 @@ impl Policy {
     /// The policy's program, as admission reads it.
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The limits one evaluation runs with: the configured ones, with the
+    /// facts the policy and the request assert added to the fact limit (so
+    /// `max_facts` is the token's and the rules' share alone; the policy's
+    /// is counted once, here, when it loads).
+    pub fn limits_for(&self, configured: &AuthorizerLimits, request_facts: usize) -> AuthorizerLimits {
+        AuthorizerLimits {
+            max_facts: configured
+                .max_facts
+                .saturating_add(self.program.facts)
+                .saturating_add(request_facts as u64),
+            ..configured.clone()
+        }
     }
 
     /// The request predicates its rule, check and policy bodies mention. (Its

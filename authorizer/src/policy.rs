@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use biscuit_auth::builder::{Fact, Rule, Scope, Term};
-use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
+use biscuit_auth::error::{Logic, MatchedPolicy, RunLimit, Token as BiscuitError};
 use biscuit_auth::{Authorizer, AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ pub enum PolicyError {
     /// Evaluated alone, without any token or request, it already reaches a
     /// Datalog limit: no token would have any budget left.
     #[error("policy alone reaches the Datalog limits ({0}); simplify it or raise MAX_FACTS, MAX_ITERATIONS or MAX_TIME_MS")]
-    TooHeavy(biscuit_auth::error::RunLimit),
+    TooHeavy(RunLimit),
 }
 
 /// Why a verified token was not allowed by the policy.
@@ -128,15 +128,7 @@ impl Policy {
     pub fn parse_within(source: &str, limits: &AuthorizerLimits) -> Result<Policy, PolicyError> {
         let builder = AuthorizerBuilder::new().code(source)?;
         let program = Program::from_policy(&builder).map_err(PolicyError::Shape)?;
-        let alone = builder
-            .clone()
-            .set_limits(AuthorizerLimits {
-                max_facts: limits.max_facts.saturating_add(program.facts),
-                ..limits.clone()
-            })
-            .build_unauthenticated()
-            .and_then(|mut authorizer| authorizer.authorize());
-        if let Err(BiscuitError::RunLimit(limit)) = alone {
+        if let Some(limit) = limit_reached_alone(&builder, &program, limits) {
             return Err(PolicyError::TooHeavy(limit));
         }
         let query = |text: &str| Rule::try_from(text).map_err(PolicyError::Parse);
@@ -276,6 +268,37 @@ impl Policy {
             holder_certs,
         })
     }
+}
+
+/// Attempts at evaluating a policy alone before a timeout refuses it: a
+/// process descheduled once (a cold start, a busy machine) is not a heavy policy.
+const ALONE_ATTEMPTS: usize = 3;
+
+/// The limit the policy reaches evaluated alone (no token, no request facts),
+/// with its own facts counted as they are per request.
+fn limit_reached_alone(
+    builder: &AuthorizerBuilder,
+    program: &Program,
+    limits: &AuthorizerLimits,
+) -> Option<RunLimit> {
+    let limits = AuthorizerLimits {
+        max_facts: limits.max_facts.saturating_add(program.facts),
+        ..limits.clone()
+    };
+    let mut reached = None;
+    for _ in 0..ALONE_ATTEMPTS {
+        let alone = builder
+            .clone()
+            .set_limits(limits.clone())
+            .build_unauthenticated()
+            .and_then(|mut authorizer| authorizer.authorize());
+        match alone {
+            Err(BiscuitError::RunLimit(RunLimit::Timeout)) => reached = Some(RunLimit::Timeout),
+            Err(BiscuitError::RunLimit(limit)) => return Some(limit),
+            _ => return None,
+        }
+    }
+    reached
 }
 
 fn refusal(error: BiscuitError) -> PolicyRefusal {

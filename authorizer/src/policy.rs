@@ -151,7 +151,11 @@ impl Policy {
     /// facts the policy and the request assert added to the fact limit (so
     /// `max_facts` is the token's and the rules' share alone; the policy's
     /// is counted once, here, when it loads).
-    pub fn limits_for(&self, configured: &AuthorizerLimits, request_facts: usize) -> AuthorizerLimits {
+    pub fn limits_for(
+        &self,
+        configured: &AuthorizerLimits,
+        request_facts: usize,
+    ) -> AuthorizerLimits {
         AuthorizerLimits {
             max_facts: configured
                 .max_facts

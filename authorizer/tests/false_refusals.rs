@@ -92,7 +92,11 @@ fn everyday_unicode_patterns() {
            check if short($v), $v.matches(".{1,64}");
            check if email($v), $v.matches("^[\\w.+-]+@[\\w-]+\\.[\\w.-]+$");"#,
     );
-    let event = token_event(&format!("Bearer {}", encode(&token, Some("a.example"))), "GET", "/x");
+    let event = token_event(
+        &format!("Bearer {}", encode(&token, Some("a.example"))),
+        "GET",
+        "/x",
+    );
     let engine = Engine::new(
         Policy::parse("allow if method($m), right($m); deny if true;").expect("policy"),
         Settings::default(),
@@ -117,7 +121,11 @@ fn sixteen_blocks() {
         Settings::default(),
     );
     let event = |method: &str| {
-        token_event(&format!("Bearer {}", encode(&token, Some("a.example"))), method, "/x")
+        token_event(
+            &format!("Bearer {}", encode(&token, Some("a.example"))),
+            method,
+            "/x",
+        )
     };
     let (outcome, kind, _) = decide(&engine, &trust, event("GET"));
     assert_eq!((outcome.as_str(), kind), ("allow", "allowed"));

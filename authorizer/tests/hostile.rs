@@ -157,7 +157,11 @@ fn case(name: &str) -> Case {
             }),
         ),
         "concat_in_closures" => ed25519_case(
-            &format!(r#"right("GET"); s("{}"); arr({});"#, "x".repeat(1000), array(64)),
+            &format!(
+                r#"right("GET"); s("{}"); arr({});"#,
+                "x".repeat(1000),
+                array(64)
+            ),
             &blocks(8, |_| {
                 "check if s($s), arr($a), $a.any($x -> $a.any($y -> ($s + $s + $s + $s).length() < $x + $y));"
                     .into()
@@ -166,16 +170,25 @@ fn case(name: &str) -> Case {
         // Regular expressions: a pattern whose lazy DFA thrashes (the 12th
         // byte from the end must be an `a`) on long haystacks, once per fact.
         "regex_dfa_blowup" => ed25519_case(
-            &format!(r#"right("GET"); {} s("{}");"#, facts("a", 100), "ab".repeat(500)),
+            &format!(
+                r#"right("GET"); {} s("{}");"#,
+                facts("a", 100),
+                "ab".repeat(500)
+            ),
             &blocks(16, |_| {
                 r#"check if a($x), a($y), s($s), $s.matches("(a|b)*a(a|b){11}x");"#.into()
             }),
         ),
         // Large compiled programs: Unicode classes repeated, near the size limit.
         "regex_large_program" => ed25519_case(
-            &format!(r#"right("GET"); {} s("{}");"#, facts("a", 100), "é".repeat(500)),
+            &format!(
+                r#"right("GET"); {} s("{}");"#,
+                facts("a", 100),
+                "é".repeat(500)
+            ),
             &blocks(16, |_| {
-                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,5}[^\\w]\\w{1,3}x");"#.into()
+                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,5}[^\\w]\\w{1,3}x");"#
+                    .into()
             }),
         ),
         // Slow compiles: many distinct patterns, each compiled once.
@@ -183,7 +196,12 @@ fn case(name: &str) -> Case {
             r#"right("GET"); s("x");"#,
             &blocks(16, |b| {
                 (0..6)
-                    .map(|i| format!(r#"check if s($s), !$s.matches("\\w{{4}}[a-z]{{{}}}\\w{{4}}");"#, b * 6 + i))
+                    .map(|i| {
+                        format!(
+                            r#"check if s($s), !$s.matches("\\w{{4}}[a-z]{{{}}}\\w{{4}}");"#,
+                            b * 6 + i
+                        )
+                    })
                     .collect()
             }),
         ),
@@ -194,7 +212,11 @@ fn case(name: &str) -> Case {
         ),
         // Many occurrences of one pattern: compiled once.
         "regex_many_occurrences" => ed25519_case(
-            &format!(r#"right("GET"); {} s("{}");"#, facts("a", 100), "x".repeat(200)),
+            &format!(
+                r#"right("GET"); {} s("{}");"#,
+                facts("a", 100),
+                "x".repeat(200)
+            ),
             &blocks(16, |_| {
                 (0..8)
                     .map(|i| format!(r#"check if a({i}), s($s), $s.matches("^x+$");"#))
@@ -228,7 +250,10 @@ fn case(name: &str) -> Case {
         // Wide facts of large collections: over the memory bound.
         "wide_heads" => ed25519_case(
             &format!(r#"right("GET"); {} big({});"#, facts("n", 120), strings(64)),
-            &[format!("h($x, {}) <- n($x), big($s);", vec!["$s"; 15].join(", "))],
+            &[format!(
+                "h($x, {}) <- n($x), big($s);",
+                vec!["$s"; 15].join(", ")
+            )],
         ),
         // Unauthenticated key search: 400 P-256 keys under one domain; a
         // forged token names the domain and no key id.
@@ -509,7 +534,11 @@ fn datalog_attacks_are_refused_at_a_limit_or_a_cap() {
     .map(|(class, kinds)| {
         let measured = measure_checked(class, |run| {
             let expected = kinds.split('|').any(|kind| kind == run.kind);
-            assert!(expected, "{class}: {} / {} is not {kinds}", run.outcome, run.kind);
+            assert!(
+                expected,
+                "{class}: {} / {} is not {kinds}",
+                run.outcome, run.kind
+            );
             assert_eq!(run.kind == "allowed", run.outcome == "allow", "{class}");
         });
         (class, measured)

@@ -93,13 +93,19 @@ fn the_fact_limit_stops_an_iteration_before_it_is_merged() {
         })
         .build_unauthenticated()
         .expect("authorizer");
-    assert_eq!(authorizer.run(), Err(Token::RunLimit(RunLimit::TooManyFacts)));
+    assert_eq!(
+        authorizer.run(),
+        Err(Token::RunLimit(RunLimit::TooManyFacts))
+    );
     // The same through a bare world: the stopped iteration's facts are not kept.
     let a = symbols.insert("a");
     let h = symbols.insert("h");
     let origin = [0usize].iter().collect();
     for i in 0..100 {
-        world.add_fact(&origin, biscuit_auth::datalog::fact(a, &[biscuit_auth::datalog::int(i)]));
+        world.add_fact(
+            &origin,
+            biscuit_auth::datalog::fact(a, &[biscuit_auth::datalog::int(i)]),
+        );
     }
     let x = biscuit_auth::datalog::var(&mut symbols, "x");
     let y = biscuit_auth::datalog::var(&mut symbols, "y");

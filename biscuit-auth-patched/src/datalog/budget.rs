@@ -166,7 +166,9 @@ impl RunBudget {
 /// The guarded value, even if a panic poisoned the mutex (the value is a cache
 /// or a deadline: never left half-written).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -193,10 +195,7 @@ mod tests {
         });
         assert!(!budget.charge(CLOCK_EVERY));
         assert!(!budget.charge(1));
-        assert_eq!(
-            budget.check(),
-            Err(Execution::RunLimit(RunLimit::Timeout))
-        );
+        assert_eq!(budget.check(), Err(Execution::RunLimit(RunLimit::Timeout)));
         // Arming again starts afresh.
         budget.arm(&RunLimits::default());
         assert!(budget.check().is_ok());

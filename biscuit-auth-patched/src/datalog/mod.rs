@@ -751,7 +751,13 @@ impl World {
         let mut held = 0;
         let it = self.facts.iterator(scope);
         //new_facts.extend(rule.apply(it, origin, symbols));
-        for res in rule.apply(it.clone(), origin, symbols, &self.extern_funcs, &self.budget) {
+        for res in rule.apply(
+            it.clone(),
+            origin,
+            symbols,
+            &self.extern_funcs,
+            &self.budget,
+        ) {
             match res {
                 Ok((origin, fact)) => {
                     if new_facts.insert(&origin, fact) {
@@ -796,7 +802,13 @@ impl World {
         scope: &TrustedOrigins,
         symbols: &SymbolTable,
     ) -> Result<bool, Execution> {
-        rule.check_match_all(&self.facts, scope, symbols, &self.extern_funcs, &self.budget)
+        rule.check_match_all(
+            &self.facts,
+            scope,
+            symbols,
+            &self.extern_funcs,
+            &self.budget,
+        )
     }
 }
 

@@ -187,7 +187,7 @@ fn case(name: &str) -> Case {
                 "é".repeat(500)
             ),
             &blocks(16, |_| {
-                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,5}[^\\w]\\w{1,3}x");"#
+                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,2}[^\\w]x");"#
                     .into()
             }),
         ),
@@ -198,7 +198,7 @@ fn case(name: &str) -> Case {
                 (0..6)
                     .map(|i| {
                         format!(
-                            r#"check if s($s), !$s.matches("\\w{{4}}[a-z]{{{}}}\\w{{4}}");"#,
+                            r#"check if s($s), !$s.matches("\\w{{2}}[a-z]{{{}}}\\w");"#,
                             b * 6 + i
                         )
                     })

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
 
@@ -30,11 +31,17 @@ use crate::time::Instant;
 pub const CLOCK_EVERY: u64 = 64;
 
 /// Largest compiled program of a `.matches` pattern, in bytes: room for a few
-/// Unicode-aware classes (`\w` alone needs about 45 KB).
-pub const REGEX_SIZE_LIMIT: usize = 512 * 1024;
+/// Unicode-aware classes (`\w` alone needs about 50 KB, an e-mail shape such
+/// as `^[\w.+-]+@[\w-]+\.[\w.-]+$` about 150 KB), and a compile that takes
+/// at most about 1.5 ms.
+pub const REGEX_SIZE_LIMIT: usize = 192 * 1024;
 
 /// Largest lazy DFA cache of a `.matches` pattern, in bytes.
-pub const REGEX_DFA_SIZE_LIMIT: usize = 512 * 1024;
+pub const REGEX_DFA_SIZE_LIMIT: usize = 192 * 1024;
+
+/// A compile is never interrupted: one is started only with this much time
+/// left before the deadline.
+pub const REGEX_COMPILE_RESERVE: Duration = Duration::from_micros(1500);
 
 /// Most distinct patterns kept compiled during one evaluation; past it the
 /// cache is emptied (each compile is charged, so time stays bounded).
@@ -107,6 +114,17 @@ impl RunBudget {
         }
     }
 
+    /// Whether `needed` is left before the deadline; if not, the budget is
+    /// exhausted (a timeout).
+    fn has_time_left(&self, needed: Duration) -> bool {
+        if let Some(deadline) = *lock(&self.deadline) {
+            if Instant::now() + needed >= deadline {
+                self.exhausted.store(TIMEOUT, Relaxed);
+            }
+        }
+        !self.is_exhausted()
+    }
+
     /// Records that `facts` facts are held; `false` once at the fact limit.
     pub fn hold_facts(&self, facts: usize) -> bool {
         match self.max_facts.load(Relaxed) {
@@ -140,6 +158,9 @@ impl RunBudget {
         self.charge(1 + haystack.len() as u64 / 64);
         let mut regexes = lock(&self.regexes);
         if !regexes.contains_key(pattern) {
+            if !self.has_time_left(REGEX_COMPILE_RESERVE) {
+                return Err(Expression::RunLimitReached);
+            }
             if regexes.len() >= REGEX_CACHE_PATTERNS {
                 regexes.clear();
             }
@@ -174,7 +195,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn an_unlimited_budget_never_runs_out() {
@@ -240,6 +260,20 @@ mod tests {
             budget.is_match(r"(\w{50}){50}", "a"),
             Err(Expression::RegexTooLarge)
         );
+    }
+
+    #[test]
+    fn no_compile_starts_too_close_to_the_deadline() {
+        let budget = RunBudget::unlimited();
+        budget.arm(&RunLimits {
+            max_time: REGEX_COMPILE_RESERVE / 2,
+            ..RunLimits::default()
+        });
+        assert_eq!(
+            budget.is_match("^a$", "a"),
+            Err(Expression::RunLimitReached)
+        );
+        assert_eq!(budget.check(), Err(Execution::RunLimit(RunLimit::Timeout)));
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn a_deny_policy_stopped_by_the_limit_is_an_error_not_a_non_match() {
 fn a_try_or_does_not_hide_a_stop() {
     let items: Vec<String> = (0..64).map(|i| i.to_string()).collect();
     let code = format!(
-        "arr([{}]); check if arr($a), $a.all($w -> $a.all($x -> $a.all($y -> $a.all($z -> $w + $x + $y + $z >= 0))))).try_or(true); allow if true;",
+        "arr([{}]); check if arr($a), ($a.all($w -> $a.all($x -> $a.all($y -> $a.all($z -> $w + $x + $y + $z >= 0))))).try_or(true); allow if true;",
         items.join(", ")
     );
     let mut authorizer = authorizer(&code, limits(Duration::from_millis(5)));
@@ -112,7 +112,7 @@ fn the_fact_limit_stops_an_iteration_before_it_is_merged() {
     let z = biscuit_auth::datalog::var(&mut symbols, "z");
     world.add_rule(
         0,
-        &origin,
+        &[0usize].iter().collect(),
         biscuit_auth::datalog::rule(
             h,
             &[x.clone(), y.clone(), z.clone()],
@@ -187,7 +187,7 @@ fn everyday_unicode_patterns_match() {
            check if "anything".matches(".{1,64}");
            check if "jane.doe+tag@example.co.uk".matches("^[\\w.+-]+@[\\w-]+\\.[\\w.-]+$");
            allow if true;"#,
-        AuthorizerLimits::default(),
+        limits(Duration::from_millis(100)),
     );
     assert_eq!(authorizer.authorize(), Ok(0));
 }

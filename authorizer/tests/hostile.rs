@@ -187,8 +187,7 @@ fn case(name: &str) -> Case {
                 "é".repeat(500)
             ),
             &blocks(16, |_| {
-                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,2}[^\\w]x");"#
-                    .into()
+                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,2}[^\\w]x");"#.into()
             }),
         ),
         // Slow compiles: many distinct patterns, each compiled once.

@@ -2,8 +2,9 @@
 rootKeyId and field 5 appended as protobuf bytes, and attenuated by it, which
 drops field 5) are decided by `authz replay` as the policy says; with 200
 domains all on key id 1, its attenuated tokens are routed by the authority
-block's domain fact; tokens minted and attenuated by `authz` verify in
-biscuit-python with the same public key.
+block's domain fact; its tokens with everyday Unicode-aware patterns and
+with 16 blocks are allowed (no false refusal); tokens minted and attenuated
+by `authz` verify in biscuit-python with the same public key.
 
 Run by tests/run from the repository root with the project venv's python."""
 
@@ -76,6 +77,36 @@ def many_domains_on_key_id_1(results, parent):
                   replay(work, forged, "GET", "/public/a") == ("unauthorized", "bad_signature"))
 
 
+def no_false_refusals(results, work):
+    """Ordinary biscuit-python tokens are allowed with the default settings:
+    everyday Unicode-aware patterns (each compiled once per evaluation by the
+    engine, within its size limit), and 16 blocks (the default cap)."""
+    key = biscuit_auth.KeyPair()
+    (work / "keysets.json").write_text(json.dumps({"py.example": [bwks_item(key, 4)]}))
+    everyday = [
+        ("date", "2026-12-07", r"^\\d{4}-\\d{2}-\\d{2}$"),
+        ("word", "héllo_wörld", r"^\\w+$"),
+        ("short", "anything at all", r".{1,64}"),
+        ("email", "jane.doe+tag@example.co.uk", r"^[\\w.+-]+@[\\w-]+\\.[\\w.-]+$"),
+    ]
+    facts = " ".join(f'{name}("{value}");' for name, value, _ in everyday)
+    checks = " ".join(f"check if {name}($v), $v.matches(\"{pattern}\");" for name, _, pattern in everyday)
+    token = mint(key.private_key, 4, "py.example", f'user("py"); right("read"); {facts} {checks}')
+    results.check("biscuit-python token with everyday Unicode patterns: allowed",
+                  replay(work, token, "GET", "/x") == ("allow", "allowed"))
+    mismatch = mint(key.private_key, 4, "py.example",
+                    'user("py"); right("read"); date("7 Dec 2026"); check if date($v), $v.matches("^\\\\d{4}-\\\\d{2}-\\\\d{2}$");')
+    results.check("biscuit-python token whose pattern does not match: its check fails",
+                  replay(work, mismatch, "GET", "/x") == ("deny", "failed_checks"))
+    parsed = biscuit_auth.Biscuit.from_base64(token, key.public_key)
+    for i in range(15):
+        parsed = parsed.append(biscuit_auth.BlockBuilder(f'check if method($m), ["GET", "HEAD"].contains($m); note{i}({i});'))
+    results.check("biscuit-python token with 16 blocks: allowed",
+                  parsed.block_count() == 16 and replay(work, parsed.to_base64(), "GET", "/x") == ("allow", "allowed"))
+    results.check("biscuit-python token with 16 blocks: its checks still deny",
+                  replay(work, parsed.to_base64(), "DELETE", "/x")[0] == "deny")
+
+
 def main():
     results = Results("interop")
     subprocess.run(["cargo", "build", "--quiet", "--bin", "authz"], cwd=ROOT, check=True)
@@ -104,6 +135,11 @@ def main():
                       replay(work, forged, "GET", "/x")[0] == "unauthorized")
 
         many_domains_on_key_id_1(results, work)
+        false_refusals = work / "false-refusals"
+        false_refusals.mkdir()
+        (false_refusals / "policy.datalog").write_text(POLICY)
+        (false_refusals / "revoked.json").write_text("[]")
+        no_false_refusals(results, false_refusals)
 
         # authz → biscuit-python
         key_file = work / "authz.private.key"

@@ -136,15 +136,8 @@ fn steps(c: &mut Criterion) {
     });
     group.bench_function("admission", |b| {
         b.iter(|| {
-            authorizer::admission::admit(
-                &blocks,
-                policy.program(),
-                &request,
-                &limits,
-                &caps,
-                Default::default(),
-            )
-            .expect("admitted")
+            authorizer::admission::admit(&blocks, policy.program(), &request, &limits, &caps)
+                .expect("admitted")
         })
     });
     group.finish();

@@ -31,7 +31,7 @@ pub struct SettingsArgs {
     /// Seconds a key is still honoured past its `expires_at`.
     #[arg(long, env = "KEY_EXPIRY_GRACE_SECONDS", default_value_t = 300)]
     pub key_expiry_grace_seconds: u64,
-    /// Most Datalog facts per decision.
+    /// Most Datalog facts per evaluation, besides those the policy and the request assert.
     #[arg(long, env = "MAX_FACTS", default_value_t = 1000)]
     pub max_facts: u64,
     /// Most Datalog iterations per decision.
@@ -171,10 +171,7 @@ pub struct CapsArgs {
     /// Most public keys a token lists in its blocks, counted before its signature is checked.
     #[arg(long, env = "MAX_PUBLIC_KEYS", default_value_t = Caps::default().max_public_keys)]
     pub max_public_keys: usize,
-    /// Datalog work budget of one decision (probes included), in work units.
-    #[arg(long, env = "MAX_DATALOG_WORK", default_value_t = Caps::default().max_work)]
-    pub max_datalog_work: u64,
-    /// Datalog memory budget of one evaluation, in bytes.
+    /// Memory budget of one evaluation's Datalog facts, in bytes.
     #[arg(long, env = "MAX_DATALOG_MEMORY_BYTES", default_value_t = Caps::default().max_memory_bytes)]
     pub max_datalog_memory_bytes: u64,
 }
@@ -196,7 +193,6 @@ impl CapsArgs {
             max_string_bytes: self.max_string_bytes,
             max_regex_bytes: self.max_regex_bytes,
             max_public_keys: self.max_public_keys,
-            max_work: self.max_datalog_work,
             max_memory_bytes: self.max_datalog_memory_bytes,
         }
     }

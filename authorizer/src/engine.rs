@@ -4,7 +4,7 @@
 //! envelope hints → candidate keys → verification and audit → domain claim →
 //! revocation → request facts → policy → answer.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use biscuit_auth::AuthorizerLimits;
 use serde_json::Value;
@@ -336,11 +336,6 @@ impl Engine {
         } else {
             &[]
         };
-        let options = Evaluation {
-            limits: settings.limits.clone(),
-            collect_holder_certs: settings.holder_binding,
-            trusted_minters,
-        };
         // Only the request facts some body of the policy or the token reads;
         // the probes evaluate the same policy and token, so need no others.
         let used = policy
@@ -351,26 +346,26 @@ impl Engine {
         };
         let request_facts = facts_at(&event.request, now);
         let window = self.cache_window(policy, token, used, now)?;
-        let evaluations = admission::Evaluations {
-            count: 1
-                + settings
-                    .probes
-                    .iter()
-                    .map(|probe| probe.evaluations() as u64)
-                    .sum::<u64>()
-                + window.as_ref().map_or(0, |w| w.later.len() as u64),
-            policy_trusts_more_blocks: !trusted_minters.is_empty(),
-        };
         admission::admit(
             token.blocks(),
             policy.program(),
             &request_facts,
             &settings.limits,
             &settings.caps,
-            evaluations,
         )
         .map_err(Refusal::TooComplex)?;
-        let grant = policy.evaluate(token, request_facts, &options)?;
+        // One time limit for the decision and its probes together.
+        let deadline = Deadline::after(settings.limits.max_time);
+        let options = |request_facts: usize| Evaluation {
+            limits: AuthorizerLimits {
+                max_time: deadline.remaining(),
+                ..policy.limits_for(&settings.limits, request_facts)
+            },
+            collect_holder_certs: settings.holder_binding,
+            trusted_minters,
+        };
+        let evaluation = options(request_facts.len());
+        let grant = policy.evaluate(token, request_facts, &evaluation)?;
         if settings.holder_binding {
             let presented = event.request.client_cert.as_deref();
             if grant
@@ -398,8 +393,10 @@ impl Engine {
                 )
                 .map_err(CacheUnsafe::from)?;
             for &at in &window.later {
+                let later_facts = facts_at(&event.request, at);
+                let evaluation = options(later_facts.len());
                 policy
-                    .allows(token, facts_at(&event.request, at), &options)
+                    .allows(token, later_facts, &evaluation)
                     .map_err(|refusal| CacheUnsafe::NotThroughout {
                         at: chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339(),
                         refusal,
@@ -412,8 +409,10 @@ impl Engine {
                 // A probe only needs the verdict: no principal, context or
                 // bindings. One that cannot be decided (a limit, an error)
                 // counts as allowed: fail closed.
+                let probe_facts = facts_at(&probe_request, now);
+                let evaluation = options(probe_facts.len());
                 let refused = policy
-                    .allows(token, facts_at(&probe_request, now), &options)
+                    .allows(token, probe_facts, &evaluation)
                     .err()
                     .filter(PolicyRefusal::is_verdict);
                 if refused.is_none() {
@@ -487,6 +486,26 @@ impl Incoming {
             },
             _ => Route::default(),
         }
+    }
+}
+
+/// When a decision's Datalog time runs out, shared by its evaluations.
+struct Deadline {
+    started: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn after(limit: Duration) -> Deadline {
+        Deadline {
+            started: Instant::now(),
+            limit,
+        }
+    }
+
+    /// The time left, zero once it has run out.
+    fn remaining(&self) -> Duration {
+        self.limit.saturating_sub(self.started.elapsed())
     }
 }
 

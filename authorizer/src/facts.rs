@@ -127,11 +127,8 @@ impl Predicates {
     /// (computed once for the operator's policy).
     pub fn of_program(program: &Program) -> Predicates {
         let mut used = Predicates::default();
-        let bodies = program.rules.iter().map(|rule| &rule.body);
-        for body in bodies.chain(&program.queries) {
-            for name in &body.predicates {
-                used.mention(name);
-            }
+        for name in &program.reads {
+            used.mention(name);
         }
         used
     }

@@ -150,7 +150,8 @@ impl Function<ConfiguredSource> {
         let trust = TrustCache::new(keys, revoked, freshness);
         let (engine, trust) = match (policy_text, &config.policy_secret_id, &client) {
             (Some(text), _, _) => {
-                let policy = Policy::parse(&text).map_err(|e| StartError::Policy(e.to_string()))?;
+                let policy = Policy::parse_within(&text, &settings.limits)
+                    .map_err(|e| StartError::Policy(e.to_string()))?;
                 (Engine::new(policy, settings), trust)
             }
             (None, Some(id), Some(client)) => (

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use biscuit_auth::builder::{Fact, Rule, Scope, Term};
-use biscuit_auth::error::{FailedCheck, Logic, MatchedPolicy, Token as BiscuitError};
+use biscuit_auth::error::{FailedCheck, Logic, MatchedPolicy, RunLimit, Token as BiscuitError};
 use biscuit_auth::{Authorizer, AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
@@ -31,6 +31,10 @@ pub enum PolicyError {
     /// Its program cannot be read for admission.
     #[error("policy cannot be analysed: {0}")]
     Shape(TooComplex),
+    /// Evaluated alone, without any token or request, it already reaches a
+    /// Datalog limit: no token would have any budget left.
+    #[error("policy alone reaches the Datalog limits ({0}); simplify it or raise MAX_FACTS, MAX_ITERATIONS or MAX_TIME_MS")]
+    TooHeavy(RunLimit),
 }
 
 /// Which policy version is in force, when the policy is read from a source.
@@ -126,10 +130,20 @@ impl std::fmt::Debug for Policy {
 }
 
 impl Policy {
-    /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`).
+    /// Parses the policy text (facts, rules, checks, `allow if` / `deny if`)
+    /// and checks it leaves tokens a budget under the default limits.
     pub fn parse(source: &str) -> Result<Policy, PolicyError> {
+        Policy::parse_within(source, &default_limits())
+    }
+
+    /// Parses the policy text and checks that, evaluated alone (no token, no
+    /// request facts), it stays within `limits`.
+    pub fn parse_within(source: &str, limits: &AuthorizerLimits) -> Result<Policy, PolicyError> {
         let builder = AuthorizerBuilder::new().code(source)?;
         let program = Program::from_policy(&builder).map_err(PolicyError::Shape)?;
+        if let Some(limit) = limit_reached_alone(&builder, &program, limits) {
+            return Err(PolicyError::TooHeavy(limit));
+        }
         let query = |text: &str| Rule::try_from(text).map_err(PolicyError::Parse);
         Ok(Policy {
             cache_reads: CacheReads::of_policy(&builder)?,
@@ -160,6 +174,24 @@ impl Policy {
                 .collect(),
             // It built when parsed; without a token nothing else can fail.
             Err(_) => Vec::new(),
+        }
+    }
+
+    /// The limits one evaluation runs with: the configured ones, with the
+    /// facts the policy and the request assert added to the fact limit (so
+    /// `max_facts` is the token's and the rules' share alone; the policy's
+    /// is counted once, here, when it loads).
+    pub fn limits_for(
+        &self,
+        configured: &AuthorizerLimits,
+        request_facts: usize,
+    ) -> AuthorizerLimits {
+        AuthorizerLimits {
+            max_facts: configured
+                .max_facts
+                .saturating_add(self.program.facts)
+                .saturating_add(request_facts as u64),
+            ..configured.clone()
         }
     }
 
@@ -278,6 +310,37 @@ impl Policy {
             allow_policy,
         })
     }
+}
+
+/// Attempts at evaluating a policy alone before a timeout refuses it: a
+/// process descheduled once (a cold start, a busy machine) is not a heavy policy.
+const ALONE_ATTEMPTS: usize = 3;
+
+/// The limit the policy reaches evaluated alone (no token, no request facts),
+/// with its own facts counted as they are per request.
+fn limit_reached_alone(
+    builder: &AuthorizerBuilder,
+    program: &Program,
+    limits: &AuthorizerLimits,
+) -> Option<RunLimit> {
+    let limits = AuthorizerLimits {
+        max_facts: limits.max_facts.saturating_add(program.facts),
+        ..limits.clone()
+    };
+    let mut reached = None;
+    for _ in 0..ALONE_ATTEMPTS {
+        let alone = builder
+            .clone()
+            .set_limits(limits.clone())
+            .build_unauthenticated()
+            .and_then(|mut authorizer| authorizer.authorize());
+        match alone {
+            Err(BiscuitError::RunLimit(RunLimit::Timeout)) => reached = Some(RunLimit::Timeout),
+            Err(BiscuitError::RunLimit(limit)) => return Some(limit),
+            _ => return None,
+        }
+    }
+    reached
 }
 
 fn refusal(error: BiscuitError) -> PolicyRefusal {

@@ -1,20 +1,19 @@
-//! Hostile tokens are refused cheaply, and the worst tokens admission lets
-//! through are decided within bounds.
+//! Hostile tokens are refused, and each is decided within bounds.
 //!
 //! Each class is decided in a child process (this test binary, run again with
 //! `HOSTILE_CLASS` set), which reports the decision, its Datalog time, its
-//! total time and the peak memory it added. Bounds here are 20 times the
-//! targets (10 ms of Datalog, 16 MB of memory), so a busy machine does not
-//! make them flake; the figures themselves, from a release build, are in
-//! BENCHMARKS.md (`cargo test --release -p authorizer --test hostile -- --nocapture`).
+//! total time and the peak memory it added. The tests assert verdicts (a
+//! refusal, and for Datalog attacks the limit or cap that stopped it) and
+//! memory; time figures, the median of five runs in a release build, are in
+//! BENCHMARKS.md ("Worst case by attack class"):
+//! `cargo test --release -p authorizer --test hostile -- --nocapture --test-threads 1`.
 
 mod common;
 
 use std::process::Command;
 use std::time::Instant;
 
-use authorizer::admission::{self, Caps};
-use authorizer::blocks::TokenBlocks;
+use authorizer::admission::Caps;
 use authorizer::engine::{Engine, Settings, Trust};
 use authorizer::policy::Policy;
 use biscuit_auth::format::schema;
@@ -23,12 +22,10 @@ use common::*;
 use prost::Message;
 use serde_json::{json, Value};
 
-/// Datalog time target per decision, in milliseconds.
-const DATALOG_MS: f64 = 10.0;
 /// Extra peak memory target per decision, in MiB.
 const EXTRA_MIB: f64 = 16.0;
-/// Test bounds are this many times the targets.
-const SLACK: f64 = 20.0;
+/// Runs per class; the table shows the median.
+const RUNS: usize = 5;
 
 /// What a child reports.
 #[derive(Debug)]
@@ -61,14 +58,6 @@ fn hostile_engine(settings: Settings) -> Engine {
     Engine::new(Policy::parse(HOSTILE_POLICY).expect("policy"), settings)
 }
 
-/// Settings whose library time limit does not cut the measurement short:
-/// what is measured is the Datalog time admission lets through.
-fn measuring() -> Settings {
-    let mut settings = Settings::default();
-    settings.limits.max_time = std::time::Duration::from_secs_f64(DATALOG_MS * SLACK / 1e3);
-    settings
-}
-
 fn ed25519_case(authority: &str, blocks: &[String]) -> Case {
     let issuer = Issuer::new("a.example", 1);
     let mut token = issuer.mint(authority);
@@ -76,7 +65,7 @@ fn ed25519_case(authority: &str, blocks: &[String]) -> Case {
         token = attenuate(&token, block);
     }
     Case {
-        engine: hostile_engine(measuring()),
+        engine: hostile_engine(Settings::default()),
         trust: trust(json!({"a.example": [issuer.bwks(None)]}), &[]),
         event: token_event(
             &format!("Bearer {}", encode(&token, Some("a.example"))),
@@ -96,78 +85,29 @@ fn array(count: usize) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// The largest `n` for which `build(n)` is admitted under the default caps
-/// (`None` if even `from` is refused); `build` gives the authority and blocks.
-fn largest_admitted(from: usize, build: impl Fn(usize) -> (String, Vec<String>)) -> Option<usize> {
-    let issuer = Issuer::new("a.example", 1);
-    let admitted = |n: usize| {
-        let (authority, blocks) = build(n);
-        let mut token = issuer.mint(&authority);
-        for block in &blocks {
-            token = attenuate(&token, block);
-        }
-        admission_bound(&token.to_vec().expect("serialize")).is_ok()
-    };
-    let mut best = None;
-    let mut n = from;
-    while admitted(n) {
-        best = Some(n);
-        n += 1;
-        if n > 4096 {
-            break;
-        }
-    }
-    best
+/// `count` blocks of `code(block)` after an authority block.
+fn blocks(count: usize, code: impl Fn(usize) -> String) -> Vec<String> {
+    (1..count).map(code).collect()
 }
 
-fn join_of(predicates: usize, n: usize) -> (String, Vec<String>) {
-    let vars: Vec<String> = (0..predicates).map(|i| format!("a($v{i})")).collect();
-    (
-        format!(
-            r#"right("GET"); {} h(1) <- {};"#,
-            facts("a", n),
-            vars.join(", ")
-        ),
-        vec![],
-    )
-}
-
-fn closure_of(n: usize) -> (String, Vec<String>) {
-    (
-        format!(r#"right("GET"); arr({});"#, array(n)),
-        vec!["check if arr($a), $a.all($x -> $a.all($y -> $x + $y >= 0));".into()],
-    )
-}
-
-fn concat_of(n: usize) -> (String, Vec<String>) {
-    let long = "x".repeat(1000);
-    (
-        format!(r#"right("GET"); s("{long}"); arr({});"#, array(n)),
-        vec![r#"check if s($s), arr($a), $a.all($x -> $a.all($y -> ($s + $s + $s + $s).length() > $x + $y));"#.into()],
-    )
-}
-
-/// A pattern whose DFA has thousands of states (the 12th byte from the end
-/// must be an `a`) on an 800-byte haystack, once per fact.
-fn regex_of(n: usize) -> (String, Vec<String>) {
-    (
-        format!(
-            r#"right("GET"); {} s("{}");"#,
-            facts("a", n),
-            "ab".repeat(400)
-        ),
-        vec![r#"check if a($x), s($s), !$s.matches("(a|b)*a(a|b){11}x");"#.into()],
-    )
+/// A list literal of `count` distinct strings.
+fn strings(count: usize) -> String {
+    let items: Vec<String> = (0..count).map(|i| format!("\"s{i}\"")).collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// The cases, by name.
 fn case(name: &str) -> Case {
     match name {
-        // Datalog bombs: each is refused before any Datalog runs.
-        "join_5way_20_facts" => {
-            let (authority, blocks) = join_of(5, 20);
-            ed25519_case(&authority, &blocks)
-        }
+        // Joins: every binding of a constant head derives the same fact, so
+        // only the time limit stops them.
+        "join_8way_constant_head" => ed25519_case(
+            &format!(
+                r#"right("GET"); {} h(1) <- a($a), a($b), a($c), a($d), a($e), a($f), a($g), a($h);"#,
+                facts("a", 120)
+            ),
+            &[],
+        ),
         "join_3way_300_facts" => ed25519_case(
             r#"right("GET");"#,
             &[
@@ -176,20 +116,125 @@ fn case(name: &str) -> Case {
                 facts("a", 100) + "h($x, $y, $z) <- a($x), a($y), a($z);",
             ],
         ),
-        "nested_closures_60" => ed25519_case(
-            &format!(r#"right("GET"); arr({});"#, array(60)),
-            &[
-                "check if arr($a), $a.all($x -> $a.all($y -> $a.all($z -> $x + $y + $z >= 0)));"
-                    .into(),
-            ],
+        "expired_ttl_with_join" => ed25519_case(
+            &format!(
+                r#"right("GET"); {} h(1) <- a($a), a($b), a($c), a($d), a($e);"#,
+                facts("a", 40)
+            ),
+            &["check if time($t), $t < 2020-01-01T00:00:00Z;".into()],
         ),
-        "expired_ttl_with_join" => {
-            let (authority, _) = join_of(5, 20);
-            ed25519_case(
-                &authority,
-                &["check if time($t), $t < 2020-01-01T00:00:00Z;".into()],
-            )
-        }
+        // Self-dependent rules at the block caps: each rule reads its own head.
+        "self_dependent_rules" => ed25519_case(
+            &format!(r#"right("GET"); {}"#, facts("a", 100)),
+            &blocks(16, |b| {
+                (0..8)
+                    .map(|r| format!("h{r}(0); h{r}($x) <- a($x), a($y), h{r}($y);"))
+                    .chain([format!("g{b}(1) <- g{b}(1);")])
+                    .collect()
+            }),
+        ),
+        // A dependency chain written backwards: each iteration derives one
+        // more link, so it runs until the iteration or time limit.
+        "reverse_ordered_chain" => ed25519_case(
+            r#"right("GET"); p0(1);"#,
+            &blocks(16, |b| {
+                (0..16)
+                    .rev()
+                    .map(|r| {
+                        let n = (b - 1) * 16 + r;
+                        format!("p{}($x) <- p{n}($x) trusting previous;", n + 1)
+                    })
+                    .collect()
+            }),
+        ),
+        // Closures nested at the depth cap over the largest collection, in a
+        // check joined over many facts.
+        "nested_closures_at_caps" => ed25519_case(
+            &format!(r#"right("GET"); arr({}); {}"#, array(64), facts("a", 100)),
+            &blocks(16, |_| {
+                "check if a($p), a($q), arr($a), $a.any($x -> $a.any($y -> $x + $y + $p + $q < 0));"
+                    .into()
+            }),
+        ),
+        "concat_in_closures" => ed25519_case(
+            &format!(
+                r#"right("GET"); s("{}"); arr({});"#,
+                "x".repeat(1000),
+                array(64)
+            ),
+            &blocks(8, |_| {
+                "check if s($s), arr($a), $a.any($x -> $a.any($y -> ($s + $s + $s + $s).length() < $x + $y));"
+                    .into()
+            }),
+        ),
+        // Regular expressions: a pattern whose lazy DFA thrashes (the 12th
+        // byte from the end must be an `a`) on long haystacks, once per fact.
+        "regex_dfa_blowup" => ed25519_case(
+            &format!(
+                r#"right("GET"); {} s("{}");"#,
+                facts("a", 100),
+                "ab".repeat(500)
+            ),
+            &blocks(16, |_| {
+                r#"check if a($x), a($y), s($s), $s.matches("(a|b)*a(a|b){11}x");"#.into()
+            }),
+        ),
+        // Large compiled programs: Unicode classes repeated, near the size limit.
+        "regex_large_program" => ed25519_case(
+            &format!(
+                r#"right("GET"); {} s("{}");"#,
+                facts("a", 100),
+                "é".repeat(500)
+            ),
+            &blocks(16, |_| {
+                r#"check if a($x), a($y), s($s), $s.matches("[\\w\\d]{1,2}[^\\w]x");"#.into()
+            }),
+        ),
+        // Slow compiles: many distinct patterns, each compiled once.
+        "regex_slow_compiles" => ed25519_case(
+            r#"right("GET"); s("x");"#,
+            &blocks(16, |b| {
+                (0..6)
+                    .map(|i| {
+                        format!(
+                            r#"check if s($s), !$s.matches("\\w{{2}}[a-z]{{{}}}\\w");"#,
+                            b * 6 + i
+                        )
+                    })
+                    .collect()
+            }),
+        ),
+        // Patterns too large once compiled: refused at the first compile.
+        "regex_too_large" => ed25519_case(
+            r#"right("GET"); s("x");"#,
+            &["check if s($s), !$s.matches(\"(\\\\w{50}){50}\");".into()],
+        ),
+        // Many occurrences of one pattern: compiled once.
+        "regex_many_occurrences" => ed25519_case(
+            &format!(
+                r#"right("GET"); {} s("{}");"#,
+                facts("a", 100),
+                "x".repeat(200)
+            ),
+            &blocks(16, |_| {
+                (0..8)
+                    .map(|i| format!(r#"check if a({i}), s($s), $s.matches("^x+$");"#))
+                    .collect()
+            }),
+        ),
+        // Many blocks, each with checks joining over the others' facts.
+        "many_blocks" => ed25519_case(
+            &format!(r#"right("GET"); {}"#, facts("a", 120)),
+            &blocks(16, |b| {
+                format!(
+                    "{} {}",
+                    facts(&format!("b{b}"), 10),
+                    (0..3)
+                        .map(|i| format!("check if a($x), a($y), a($z), b{b}($w), $x + $y + $z + $w < -{i} trusting previous;"))
+                        .collect::<String>()
+                )
+            }),
+        ),
         // One fact derived once per origin set: a rule trusting previous
         // blocks gives p(1) a copy per pair of blocks holding q(1).
         "origin_copies" => {
@@ -201,14 +246,14 @@ fn case(name: &str) -> Case {
             );
             ed25519_case(r#"right("GET");"#, &blocks)
         }
-        // Wide rule heads: every derived fact clones every term.
-        "wide_heads" => {
-            let terms = vec!["$s"; 2000].join(", ");
-            ed25519_case(
-                &format!(r#"right("GET"); {} big({});"#, facts("n", 64), array(64)),
-                &[format!("h($x, {terms}) <- n($x), big($s);")],
-            )
-        }
+        // Wide facts of large collections: over the memory bound.
+        "wide_heads" => ed25519_case(
+            &format!(r#"right("GET"); {} big({});"#, facts("n", 120), strings(64)),
+            &[format!(
+                "h($x, {}) <- n($x), big($s);",
+                vec!["$s"; 15].join(", ")
+            )],
+        ),
         // Unauthenticated key search: 400 P-256 keys under one domain; a
         // forged token names the domain and no key id.
         "key_search_400_p256" => {
@@ -296,27 +341,6 @@ fn case(name: &str) -> Case {
                 ),
             }
         }
-        // The worst tokens admission lets through.
-        "worst_admitted_join" => {
-            let n = largest_admitted(2, |n| join_of(3, n)).expect("some join admitted");
-            let (authority, blocks) = join_of(3, n);
-            ed25519_case(&authority, &blocks)
-        }
-        "worst_admitted_closure" => {
-            let n = largest_admitted(1, closure_of).expect("some closure admitted");
-            let (authority, blocks) = closure_of(n);
-            ed25519_case(&authority, &blocks)
-        }
-        "worst_admitted_concat" => {
-            let n = largest_admitted(1, concat_of).expect("some concatenation admitted");
-            let (authority, blocks) = concat_of(n);
-            ed25519_case(&authority, &blocks)
-        }
-        "worst_admitted_regex" => {
-            let n = largest_admitted(1, regex_of).expect("some regex admitted");
-            let (authority, blocks) = regex_of(n);
-            ed25519_case(&authority, &blocks)
-        }
         // A normal allowed decision, the baseline.
         "normal_allow" => ed25519_case(
             r#"right("GET"); user("alice");"#,
@@ -364,43 +388,9 @@ fn child() {
     let total = started.elapsed();
     let (_, peak) = memory_kib();
     let mut report = report;
-    report["work_bound"] = json!(work_bound(&case));
     report["total_ms"] = json!(total.as_secs_f64() * 1e3);
     report["extra_mib"] = json!(peak.saturating_sub(rss_before) as f64 / 1024.0);
     println!("HOSTILE {report}");
-}
-
-/// Admission's work bound for the case's token, for calibration (0 if refused).
-fn work_bound(case: &Case) -> u64 {
-    let credential = case.event["authorizationToken"]
-        .as_str()
-        .unwrap_or_default();
-    authorizer::token::decode(credential.trim_start_matches("Bearer "), usize::MAX)
-        .ok()
-        .and_then(|bytes| admission_bound(&bytes).ok())
-        .map_or(0, |bound| bound.work)
-}
-
-/// Admission of a token's bytes with the hostile policy, default caps and a GET request.
-fn admission_bound(bytes: &[u8]) -> Result<admission::WorkBound, admission::TooComplex> {
-    let policy = Policy::parse(HOSTILE_POLICY).expect("policy");
-    let settings = Settings::default();
-    let request_facts = [biscuit_auth::builder::fact(
-        "method",
-        &[biscuit_auth::builder::string("GET")],
-    )];
-    let blocks = TokenBlocks::decode(bytes).map_err(|e| admission::TooComplex::Unreadable {
-        block: 0,
-        reason: e.to_string(),
-    })?;
-    admission::admit(
-        &blocks,
-        policy.program(),
-        &request_facts,
-        &settings.limits,
-        &settings.caps,
-        Default::default(),
-    )
 }
 
 /// The Datalog step as it was before admission: bare biscuit-auth with the
@@ -449,7 +439,7 @@ fn bare(case: &Case) -> Value {
 }
 
 /// Runs `class` in a child process and returns what it measured.
-fn measure(class: &str) -> Measured {
+fn measure_once(class: &str) -> Measured {
     let output = Command::new(std::env::current_exe().expect("test binary"))
         .args(["child", "--exact", "--nocapture", "--test-threads", "1"])
         .env("HOSTILE_CLASS", class)
@@ -468,61 +458,92 @@ fn measure(class: &str) -> Measured {
     let report: Value = serde_json::from_str(line).expect("report");
     let text = |key: &str| report[key].as_str().unwrap_or_default().to_owned();
     let number = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
-    let measured = Measured {
+    Measured {
         outcome: text("outcome"),
         kind: text("kind"),
         total_ms: number("total_ms"),
         datalog_ms: number("datalog_ms"),
         extra_mib: number("extra_mib"),
+    }
+}
+
+/// Runs `class` [`RUNS`] times, checking each run's verdict with `verdict`;
+/// the figures are the medians, printed as a BENCHMARKS.md table row.
+fn measure_checked(class: &str, verdict: impl Fn(&Measured)) -> Measured {
+    let runs: Vec<Measured> = (0..RUNS).map(|_| measure_once(class)).collect();
+    runs.iter().for_each(&verdict);
+    let median = |figure: fn(&Measured) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let measured = Measured {
+        outcome: runs[0].outcome.clone(),
+        kind: runs[0].kind.clone(),
+        total_ms: median(|m| m.total_ms),
+        datalog_ms: median(|m| m.datalog_ms),
+        extra_mib: median(|m| m.extra_mib),
     };
     println!(
-        "| {class} | {} / {} | {:.3} ms | {:.3} ms | {:.1} MiB | {} |",
-        measured.outcome,
-        measured.kind,
-        measured.total_ms,
-        measured.datalog_ms,
-        measured.extra_mib,
-        report["work_bound"]
+        "| {class} | {} / {} | {:.3} ms | {:.3} ms | {:.1} MiB |",
+        measured.outcome, measured.kind, measured.total_ms, measured.datalog_ms, measured.extra_mib,
     );
     measured
 }
 
-fn assert_bounded(class: &str, measured: &Measured) {
+/// [`measure_checked`] where every run must reach the first run's outcome.
+fn measure(class: &str) -> Measured {
+    let first = measure_once(class);
+    measure_checked(class, |run| {
+        assert_eq!(run.outcome, first.outcome, "{class}: outcomes differ");
+    })
+}
+
+fn assert_memory_bounded(class: &str, measured: &Measured) {
     assert!(
-        measured.datalog_ms <= DATALOG_MS * SLACK,
-        "{class}: {:.1} ms of Datalog",
-        measured.datalog_ms
-    );
-    assert!(
-        measured.extra_mib <= EXTRA_MIB * SLACK,
+        measured.extra_mib <= EXTRA_MIB,
         "{class}: {:.1} MiB of extra peak memory",
         measured.extra_mib
     );
 }
 
 #[test]
-fn datalog_bombs_are_refused_before_evaluation() {
-    for class in [
-        "join_5way_20_facts",
-        "join_3way_300_facts",
-        "nested_closures_60",
-        "expired_ttl_with_join",
-        "origin_copies",
-        "wide_heads",
-    ] {
-        let measured = measure(class);
-        assert_eq!(
-            (measured.outcome.as_str(), measured.kind.as_str()),
-            ("deny", "token_too_complex"),
-            "{class}"
-        );
-        // Refused by admission before any Datalog ran: its time is admission's alone.
-        assert!(
-            measured.datalog_ms < 2.0,
-            "{class}: {:.3} ms",
-            measured.datalog_ms
-        );
-        assert_bounded(class, &measured);
+fn datalog_attacks_are_refused_at_a_limit_or_a_cap() {
+    let measured = [
+        ("join_8way_constant_head", "limits_reached"),
+        ("join_3way_300_facts", "limits_reached"),
+        ("expired_ttl_with_join", "limits_reached"),
+        ("self_dependent_rules", "limits_reached"),
+        ("reverse_ordered_chain", "limits_reached"),
+        ("nested_closures_at_caps", "limits_reached"),
+        ("concat_in_closures", "limits_reached"),
+        ("regex_dfa_blowup", "limits_reached"),
+        ("regex_large_program", "limits_reached"),
+        ("regex_slow_compiles", "limits_reached"),
+        // Refused by the compile's size limit, or by the time limit if the
+        // compile (interrupted by nothing) ends past it on a slow build.
+        ("regex_too_large", "evaluation_failed|limits_reached"),
+        // Compiled once, matched once per check: cheap, allowed (or, on a
+        // machine too busy to give it 10 ms, stopped at the time limit).
+        ("regex_many_occurrences", "allowed|limits_reached"),
+        ("many_blocks", "limits_reached"),
+        ("origin_copies", "limits_reached"),
+        ("wide_heads", "token_too_complex"),
+    ]
+    .map(|(class, kinds)| {
+        let measured = measure_checked(class, |run| {
+            let expected = kinds.split('|').any(|kind| kind == run.kind);
+            assert!(
+                expected,
+                "{class}: {} / {} is not {kinds}",
+                run.outcome, run.kind
+            );
+            assert_eq!(run.kind == "allowed", run.outcome == "allow", "{class}");
+        });
+        (class, measured)
+    });
+    for (class, measured) in &measured {
+        assert_memory_bounded(class, measured);
     }
 }
 
@@ -541,34 +562,7 @@ fn forged_tokens_cost_a_bounded_refusal() {
             ("unauthorized", kind),
             "{class}"
         );
-        // Target: 10 times a normal decision; the test allows twice that for noise.
-        assert!(
-            measured.total_ms <= 20.0 * normal.total_ms.max(1.0),
-            "{class}: {:.2} ms against {:.2} ms for a normal decision",
-            measured.total_ms,
-            normal.total_ms
-        );
-    }
-}
-
-#[test]
-fn worst_admitted_tokens_are_decided_within_bounds() {
-    for class in [
-        "worst_admitted_join",
-        "worst_admitted_closure",
-        "worst_admitted_concat",
-        "worst_admitted_regex",
-    ] {
-        let measured = measure(class);
-        assert_ne!(
-            measured.kind, "token_too_complex",
-            "{class} was meant to be admitted"
-        );
-        assert_ne!(
-            measured.kind, "limits_reached",
-            "{class} hit a library limit"
-        );
-        assert_bounded(class, &measured);
+        assert_memory_bounded(class, &measured);
     }
 }
 

@@ -98,7 +98,6 @@ fn admitted(file: &str, token: &[u8], case: &Value) {
             &[],
             &policy::default_limits(),
             &caps,
-            Default::default(),
         )
         .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
     }

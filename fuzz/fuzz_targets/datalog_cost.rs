@@ -1,9 +1,11 @@
 //! Structure-aware: Datalog blocks built from the fuzzer's input (joins,
-//! closures, concatenations, regular expressions, collections), signed with a
-//! fixed key and decided in full. Slowness and memory are the findings:
-//! `tests/fuzz` runs it with libFuzzer's `-timeout` and `-rss_limit_mb`, and
-//! an admitted token whose Datalog runs past 100 ms (ten times the target)
-//! fails here.
+//! self-dependent rules, closures, concatenations, regular expressions with
+//! Unicode classes, collections), up to 16 blocks, signed with a fixed key and
+//! decided in full under the default settings. Slowness and memory are the
+//! findings: `tests/fuzz` runs it with libFuzzer's `-timeout` and
+//! `-rss_limit_mb`, and a decision whose Datalog runs past its time limit
+//! plus `SLACK` fails here (the engine stops within the limit plus about a
+//! millisecond; the slack covers the fuzzer's instrumentation and a busy machine).
 #![no_main]
 
 use std::sync::LazyLock;
@@ -88,7 +90,19 @@ struct Input {
     blocks: Vec<Vec<Statement>>,
 }
 
-const PATTERNS: [&str; 4] = ["^a+$", "(a|b)*c", "[0-9]{1,8}", "x.*y.*z"];
+const PATTERNS: [&str; 8] = [
+    "^a+$",
+    "(a|b)*c",
+    "[0-9]{1,8}",
+    "x.*y.*z",
+    "^\\\\w+$",
+    "^\\\\d{4}-\\\\d{2}-\\\\d{2}$",
+    "(a|b)*a(a|b){11}x",
+    "\\\\w{1,20}[^\\\\w]\\\\w{1,20}",
+];
+
+/// Datalog time allowed past the limit before the decision counts as slow.
+const SLACK: Duration = Duration::from_millis(5);
 
 fn name(name: &Name) -> String {
     match name {
@@ -163,7 +177,7 @@ fuzz_target!(|input: Input| {
     let mut blocks = input.blocks.iter();
     let Some(authority) = blocks.next().and_then(|b| block(b)) else { return };
     let Ok(mut token) = Biscuit::builder().merge(authority).root_key_id(1).build(&fixture.key) else { return };
-    for statements in blocks.take(8) {
+    for statements in blocks.take(15) {
         let Some(next) = block(statements) else { return };
         let Ok(appended) = token.append(next) else { return };
         token = appended;
@@ -174,6 +188,7 @@ fuzz_target!(|input: Input| {
                        "methodArn": "arn:aws:execute-api:r:1:api/s/GET/x"});
     let evaluated = fixture.engine.evaluate(event, Ok(&fixture.trust), SystemTime::now());
     if let Some(datalog) = evaluated.decision.evaluation_time {
-        assert!(datalog < Duration::from_millis(100), "admitted Datalog ran {datalog:?}");
+        let limit = Settings::default().limits.max_time + SLACK;
+        assert!(datalog <= limit, "Datalog ran {datalog:?}, over {limit:?}");
     }
 });

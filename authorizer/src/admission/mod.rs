@@ -1,20 +1,17 @@
-//! Admission: a static bound on the Datalog work of a decision, computed
-//! before any Datalog runs.
+//! Admission: a linear first filter on a token's Datalog, before any of it runs.
 //!
-//! biscuit-auth 6 checks its time and fact limits only between Datalog
-//! iterations: one rule application, one check or one expression runs to the
-//! end however long it takes. Any holder can append a block, so a verified
-//! token is still attacker-controlled Datalog. Admission reads every block of
-//! the verified token (third-party blocks included), the operator's policy
-//! and the request facts, checks the structural [`Caps`], and computes an
-//! upper bound on the work any evaluation can do ([`bound`]). A token over a
-//! cap or over the work budget is refused with `token_too_complex` (Deny).
+//! The engine enforces the Datalog limits while it runs (the patched
+//! biscuit-auth in `biscuit-auth-patched/`: time inside every join, expression
+//! and closure, facts inside every iteration, each pattern compiled once).
+//! Admission only refuses early, in one pass over the token, what is
+//! structurally out of bounds: the shape caps before the signature is checked
+//! ([`check_shape`]), the per-block [`Caps`] once it is verified, and a
+//! memory bound on the facts the engine may hold ([`admit`]). A token over
+//! any of them is refused with `token_too_complex` (Deny).
 //!
-//! - [`program`]: the shape of a Datalog program as admission sees it (from
-//!   biscuit's protobuf schema), with the caps checked while reading it.
-//! - [`bound`]: the work and memory bound of a program.
+//! - [`program`]: the shape of a Datalog program (from biscuit's protobuf
+//!   schema), with the caps checked while reading it.
 
-pub mod bound;
 pub mod program;
 
 use biscuit_auth::builder::Fact;
@@ -23,8 +20,17 @@ use prost::Message;
 
 use crate::blocks::TokenBlocks;
 
-pub use bound::{WorkBound, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_WORK};
 pub use program::Program;
+
+/// Default memory budget of one evaluation's facts.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Bytes held per fact, besides its terms (hash set slot, origin, vector).
+const FACT_BYTES: u64 = 96;
+/// Bytes held per term of a fact, besides collection elements.
+const TERM_BYTES: u64 = 40;
+/// Bytes held per element of a collection term.
+const ELEMENT_BYTES: u64 = 40;
 
 /// Structural caps on each token, each a setting (see the README's "Datalog limits").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +63,8 @@ pub struct Caps {
     /// Most public keys a token lists in its blocks (for `trusting` scopes),
     /// counted before the signature is checked.
     pub max_public_keys: usize,
-    /// Work budget of one decision, in work units (about a nanosecond each on
-    /// the reference machine; see [`bound`]).
-    pub max_work: u64,
-    /// Memory budget of one decision's Datalog, in bytes.
+    /// Memory budget of one evaluation's facts, in bytes: the most facts the
+    /// engine may hold times the widest fact the program can build.
     pub max_memory_bytes: u64,
 }
 
@@ -80,7 +84,6 @@ impl Default for Caps {
             max_string_bytes: 1024,
             max_regex_bytes: 128,
             max_public_keys: 8,
-            max_work: DEFAULT_MAX_WORK,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
         }
     }
@@ -99,21 +102,13 @@ pub enum TooComplex {
         /// The cap.
         cap: u64,
     },
-    /// A `.matches` pattern is not a string literal, or does not compile within the size limit.
+    /// A `.matches` pattern is not a string literal.
     #[error("regular expression in block {block}: {reason}")]
     Regex {
         /// Index of the block (0 is the authority block).
         block: usize,
         /// What is wrong with it.
         reason: String,
-    },
-    /// The bound on Datalog work is over the budget.
-    #[error("Datalog work bound {bound} is over the budget of {budget} units")]
-    Work {
-        /// The computed bound.
-        bound: u64,
-        /// The budget.
-        budget: u64,
     },
     /// The bound on Datalog memory is over the budget.
     #[error("Datalog memory bound {bound} bytes is over the budget of {budget} bytes")]
@@ -155,55 +150,50 @@ pub fn check_shape(token: &[u8], caps: &Caps) -> Result<(), TooComplex> {
     over_cap("symbols", symbols, caps.max_symbols)
 }
 
-/// How a decision evaluates the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Evaluations {
-    /// Evaluations per decision: the decision and its least-privilege probes.
-    pub count: u64,
-    /// Whether the policy trusts blocks besides the authority block (delegated minters).
-    pub policy_trusts_more_blocks: bool,
-}
-
-impl Default for Evaluations {
-    fn default() -> Self {
-        Evaluations {
-            count: 1,
-            policy_trusts_more_blocks: false,
-        }
-    }
-}
-
-/// Admits a verified token for `evaluations` (the decision and its probes) with the policy's program, these request facts and limits,
-/// or says why not.
+/// Admits a verified token with the policy's program and these request
+/// facts under `limits` (the ones the engine will run with), or says why not.
+/// One pass over the token: linear in its size.
 pub fn admit(
     token: &TokenBlocks,
     policy: &Program,
     request_facts: &[Fact],
     limits: &AuthorizerLimits,
     caps: &Caps,
-    evaluations: Evaluations,
-) -> Result<WorkBound, TooComplex> {
+) -> Result<(), TooComplex> {
     let token = Program::from_token(token, caps)?;
-    let bound = bound::bound(
-        &[policy, &token],
-        request_facts,
-        limits,
-        evaluations.policy_trusts_more_blocks,
-    );
-    let work = bound.work.saturating_mul(evaluations.count.max(1));
-    if work > caps.max_work {
-        return Err(TooComplex::Work {
-            bound: work,
-            budget: caps.max_work,
-        });
-    }
-    if bound.memory_bytes > caps.max_memory_bytes {
+    let bound = memory_bound(&[policy, &token], request_facts, limits);
+    if bound > caps.max_memory_bytes {
         return Err(TooComplex::Memory {
-            bound: bound.memory_bytes,
+            bound,
             budget: caps.max_memory_bytes,
         });
     }
-    Ok(bound)
+    Ok(())
+}
+
+/// The bytes the engine's facts can take: every fact it may hold (the fact
+/// limit, or all asserted facts if more), twice (the facts held and those an
+/// iteration or a query builds), each as wide as the widest predicate and
+/// every term as large as the largest collection.
+fn memory_bound(programs: &[&Program], request_facts: &[Fact], limits: &AuthorizerLimits) -> u64 {
+    let mut asserted = request_facts.len() as u64;
+    let (mut widest, mut largest) = (0u64, 0u64);
+    for program in programs {
+        asserted = asserted.saturating_add(program.facts);
+        widest = widest.max(program.max_arity);
+        largest = largest.max(program.max_collection);
+    }
+    for fact in request_facts {
+        widest = widest.max(fact.predicate.terms.len() as u64);
+    }
+    let per_fact = FACT_BYTES.saturating_add(
+        widest.saturating_mul(TERM_BYTES.saturating_add(largest.saturating_mul(ELEMENT_BYTES))),
+    );
+    limits
+        .max_facts
+        .max(asserted)
+        .saturating_mul(2)
+        .saturating_mul(per_fact)
 }
 
 fn over_cap(what: &str, actual: usize, cap: usize) -> Result<(), TooComplex> {

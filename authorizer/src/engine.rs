@@ -103,13 +103,21 @@ pub struct Trace {
     pub path: Option<String>,
 }
 
+/// Longest trace field logged, in bytes: a path can be kilobytes long, a decision line stays under 4 KB.
+const MAX_TRACE_FIELD_BYTES: usize = 400;
+
 impl Trace {
     fn of(request: &RequestInfo) -> Trace {
+        let bounded = |field: &Option<String>| {
+            field
+                .as_deref()
+                .map(|text| crate::decision::excerpt(text, MAX_TRACE_FIELD_BYTES))
+        };
         Trace {
-            request_id: request.request_id.clone(),
-            route: request.route.clone(),
-            method: request.method.clone(),
-            path: request.path.clone(),
+            request_id: bounded(&request.request_id),
+            route: bounded(&request.route),
+            method: bounded(&request.method),
+            path: bounded(&request.path),
         }
     }
 }

@@ -263,7 +263,7 @@ fn keygen_to_replay_round_trip() {
         // replay reads a manifest's shard files when an event needs them: with
         // every shard file but a.example's gone, its token (on /admin) is still decided.
         for n in 0..3 {
-            let shard = dir.path(&format!("sharded/shard-{n}.json"));
+            let shard = dir.path(&format!("sharded/map/shard-{n}.json"));
             let text = std::fs::read_to_string(&shard).unwrap_or_default();
             if !text.contains("\"a.example\"") {
                 let _ = std::fs::remove_file(&shard);
@@ -272,7 +272,7 @@ fn keygen_to_replay_round_trip() {
         let line: Value = serde_json::from_str(&ok(&[
             "replay",
             "--keysets",
-            s(&dir.path("sharded/keysets.json")),
+            s(&dir.path("sharded/map/keysets.json")),
             "--policy",
             s(&dir.path("policy.datalog")),
             "--revoked",

@@ -452,3 +452,38 @@ fn keys_unavailable_fails_closed() {
     assert_eq!(evaluated.decision.reason_kind(), "keys_unavailable");
     assert_eq!(evaluated.answer, Answer::Unauthorized);
 }
+
+#[test]
+fn a_decision_line_is_bounded_and_escaped_whatever_the_token_and_path() {
+    use authorizer::metrics::{DecisionEvent, Metrics, MetricsArgs, Observed};
+    let w = world();
+    // A failing check whose text holds a newline, a forged EMF document and 7 KB
+    // (strings within the 1 KiB cap, predicates within the body cap).
+    let forged = r#"{\"_aws\":{\"CloudWatchMetrics\":[]},\"Decisions\":1000}"#;
+    let long: Vec<String> = (0..7)
+        .map(|i| format!("path(\"{}{i}\")", "x".repeat(1000)))
+        .collect();
+    let attenuated = attenuate(
+        &w.a.mint(r#"right("GET");"#),
+        &format!("check if path(\"a\n{forged}\n\"), {};", long.join(", ")),
+    );
+    let token = encode(&attenuated, Some("a.example"));
+    let path = format!("/pets/{}", "p".repeat(6_000));
+    let (outcome, kind, evaluated) = decide(&w.engine, &w.trust, token_event(&token, "GET", &path));
+    assert_eq!((outcome.as_str(), kind), ("deny", "failed_checks"));
+    let reason = evaluated.decision.reason();
+    assert!(reason.contains("block n°1"), "names the block: {reason}");
+    assert!(!reason.chars().any(char::is_control), "{reason}");
+    let mut metrics = Metrics::new(&MetricsArgs {
+        metrics_namespace: Some("Test".into()),
+        metrics_per_domain: true,
+        lambda_log_level: Default::default(),
+    })
+    .expect("metrics on");
+    let event = DecisionEvent::new(&evaluated, Observed::default());
+    let mut line = Vec::new();
+    assert!(metrics.write(event.shape(), &event, &mut line));
+    let text = String::from_utf8(line).expect("utf-8");
+    assert_eq!(text.matches('\n').count(), 1, "one line");
+    assert!(text.len() < 4096, "{} bytes", text.len());
+}

@@ -83,43 +83,34 @@ pub fn decision(evaluated: &Evaluated, observed: Observed) {
     let trace = &evaluated.trace;
     let principal = decision.principal();
     let policy_version = observed.policy.as_ref().and_then(|p| p.version.as_deref());
+    // A refusal's reason; `None` (an allow) records no field.
+    let reason = (outcome != Outcome::Allow).then(|| decision.reason());
+    // One field list for both levels (`tracing` levels are per call site).
+    macro_rules! decision_line {
+        ($level:ident) => {
+            tracing::$level!(
+                ?outcome,
+                reason_kind,
+                reason = reason.as_deref().map(tracing::field::display),
+                domain,
+                key_id,
+                principal,
+                request_id = observed.invocation_id,
+                apigw_request_id = trace.request_id,
+                route = trace.route,
+                method = trace.method,
+                path = trace.path,
+                policy_version,
+                keymap_version = observed.keymap_version,
+                evaluation_us,
+                total_us,
+                "decision"
+            )
+        };
+    }
     if outcome == Outcome::Allow {
-        tracing::info!(
-            ?outcome,
-            reason_kind,
-            domain,
-            key_id,
-            principal,
-            request_id = observed.invocation_id,
-            apigw_request_id = trace.request_id,
-            route = trace.route,
-            method = trace.method,
-            path = trace.path,
-            policy_version,
-            keymap_version = observed.keymap_version,
-            evaluation_us,
-            total_us,
-            "decision"
-        );
+        decision_line!(info);
     } else {
-        let reason = decision.reason();
-        tracing::warn!(
-            ?outcome,
-            reason_kind,
-            %reason,
-            domain,
-            key_id,
-            principal,
-            request_id = observed.invocation_id,
-            apigw_request_id = trace.request_id,
-            route = trace.route,
-            method = trace.method,
-            path = trace.path,
-            policy_version,
-            keymap_version = observed.keymap_version,
-            evaluation_us,
-            total_us,
-            "decision"
-        );
+        decision_line!(warn);
     }
 }

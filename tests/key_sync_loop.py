@@ -31,13 +31,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from support import (ROOT, DEMO, METRICS_NAMESPACE, Processes, Results, bwks_item, free_port, invoke, mint,
-                     outcome, rest_token_event, save_emf, secrets_client, start_authorizer, start_moto,
+                     outcome, rest_token_event, save_emf, emf_documents, secrets_client, start_authorizer, start_moto,
                      tool_env)
 
 SECRET = "authorizer/keysets"
 KEY_SYNC = ROOT / "target" / "debug" / "key-sync"
 WORK = ROOT / "target" / "key-sync-loop"
 TTL_SECONDS = 1
+STAMP_BYTES = len('"synced_at":"2026-12-07T16:00:00Z",')  # what key-sync's stamp adds to a whole map
 
 
 def make_certificates():
@@ -203,7 +204,9 @@ class Layout:
         self.name, self.sm, self.shards = name, sm, shards
         self.secret = f"{name}/keysets"
         self.shard_ids = [f"{name}/shard-{n}" for n in range(shards)] if shards > 1 else []
-        self.limit = 64 * 1024 if shards == 1 else 56 * 1024
+        # A whole map's entries get Secrets Manager's limit less the synced_at stamp key-sync adds.
+        self.stamp = STAMP_BYTES if shards == 1 else 0
+        self.limit = 64 * 1024 - self.stamp if shards == 1 else 56 * 1024
         for secret in [self.secret, *self.shard_ids]:
             sm.create_secret(Name=secret, SecretString="{}")
         extra = {"KEYMAP_SHARD_COUNT": shards, "KEYMAP_SHARD_SECRET_PREFIX": f"{name}/shard-"} if shards > 1 else {}
@@ -219,8 +222,12 @@ class Layout:
         secret = self.shard_ids[shard] if self.shard_ids else self.secret
         return self.sm.get_secret_value(SecretId=secret)["SecretString"]
 
+    def map_bytes(self, shard=0):
+        """The bytes of a shard's entries: its stored text less the stamp."""
+        return len(self.document(shard)) - self.stamp
+
     def free(self, shard=0):
-        return self.limit - len(self.document(shard))
+        return self.limit - self.map_bytes(shard)
 
     def decide(self, key_pair, key_id, domain):
         return decide(self.port, key_pair, key_id, domain, f"/tenants/{domain}/x")
@@ -275,10 +282,10 @@ def growth_rounds(results, server, layout):
     results.check(f"{label} one byte more (257 escaped bytes): rejected",
                   status(summary, q_over) == "rejected" and "257 bytes as stored" in reason(summary, q_over)
                   and q_over not in stored, summary.get("domains", {}).get(q_over))
-    results.check(f"{label} the document is filled as computed ({len(layout.document())} bytes = the sum of its entries, "
+    results.check(f"{label} the document is filled as computed ({layout.map_bytes()} bytes = the sum of its entries, "
                   f"{free} bytes free)",
-                  len(layout.document()) == base and 1500 <= free <= 3500 and status(summary, v) == "fetched",
-                  (len(layout.document()), base))
+                  layout.map_bytes() == base and 1500 <= free <= 3500 and status(summary, v) == "fetched",
+                  (layout.map_bytes(), base))
 
     # v replaces its leaked key 9 with key 10 while e grows past the limit, round after round.
     published[v] = [bwks_item(keys[v], 1), bwks_item(v10, 10)]
@@ -293,7 +300,7 @@ def growth_rounds(results, server, layout):
                       code != 0 and status(summary, e) == "rejected" and "fair share" in reason(summary, e)
                       and summary.get("growth_refused") == [e] and key_ids(stored, e) == [1]
                       and key_ids(stored, v) == [1, 10] and status(summary, u) == "unchanged"
-                      and len(layout.document()) <= layout.limit, summary)
+                      and layout.map_bytes() <= layout.limit and len(layout.document()) <= 64 * 1024, summary)
         if round_ == 0 and others:
             results.check(f"{label} a domain of the other shard grows in the same round: admitted, its shard written",
                           status(summary, others[0]) == "fetched" and summary.get("shards_written") == [0, 1]
@@ -327,6 +334,55 @@ def growth_rounds(results, server, layout):
                   and layout.decide(keys[u], 1, u) == "allow")
 
 
+def unstamped(text):
+    """A stored whole map without its synced_at stamp."""
+    document = json.loads(text)
+    document.pop("synced_at", None)
+    return document
+
+
+def stamp_age(document):
+    """Seconds since a stored map's synced_at stamp."""
+    stamp = datetime.datetime.fromisoformat(document["synced_at"].replace("Z", "+00:00"))
+    return (datetime.datetime.now(datetime.timezone.utc) - stamp).total_seconds()
+
+
+def last_content_age(log_path):
+    """KeyMapContentAgeSeconds of the authorizer's last decision line, or why there is none."""
+    decisions = [d for d in emf_documents(log_path.read_text()) if d.get("message") == "decision"]
+    return decisions[-1].get("KeyMapContentAgeSeconds", "not reported") if decisions else "no decision line"
+
+
+def content_age_rounds(results, sm, env, decide_here, key, log_path):
+    """The key map's content age: key-sync refreshes a stale synced_at stamp even when nothing
+    changed (one write, every domain unchanged), and the authorizer reports the stamp's age
+    on every decision."""
+    domains = ["a.test"]
+    results.check("content age: the authorizer reports the age of the map key-sync stamped",
+                  decide_here(key, 3, "a.test", "/tenants/a.test/x") == "allow"
+                  and 0 <= last_content_age(log_path) < 300, last_content_age(log_path))
+    stale = json.loads(current(sm)["SecretString"])
+    three_hours_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)
+    stale["synced_at"] = three_hours_ago.strftime("%Y-%m-%dT%H:%M:%SZ")
+    sm.put_secret_value(SecretId=SECRET, SecretString=json.dumps(stale))
+    results.check("content age: a map stamped three hours ago is reported as such (>= 10800 s)",
+                  decide_here(key, 3, "a.test", "/tenants/a.test/x") == "allow"
+                  and 10800 <= last_content_age(log_path) < 11200, last_content_age(log_path))
+    before = versions(sm)
+    code, summary = run_key_sync(env, domains)
+    results.check("content age: key-sync re-stamps a stale map with nothing changed (one write, all unchanged)",
+                  summary.get("written") and versions(sm) == before + 1
+                  and all(status(summary, d) == "unchanged" for d in domains)
+                  and unstamped(current(sm)["SecretString"]) == {k: v for k, v in stale.items() if k != "synced_at"}
+                  and stamp_age(stored(sm)) < 120, (summary, stored(sm).get("synced_at")))
+    code, summary = run_key_sync(env, domains)
+    results.check("content age: a fresh stamp is kept, nothing written",
+                  summary.get("written") is False and versions(sm) == before + 1, summary)
+    results.check("content age: after the re-stamp the authorizer reports a fresh map again",
+                  decide_here(key, 3, "a.test", "/tenants/a.test/x") == "allow"
+                  and 0 <= last_content_age(log_path) < 300, last_content_age(log_path))
+
+
 def main():
     results, processes = Results("key-sync loop"), Processes()
     subprocess.run(["cargo", "build", "--quiet", "--bin", "key-sync", "--bin", "authorizer"], cwd=ROOT, check=True)
@@ -343,7 +399,7 @@ def main():
                        BWKS_URL_TEMPLATE=f"https://127.0.0.1:{server.port}/{{domain}}/.well-known/biscuit-web-keys")
         # The authorizer reads the secret key-sync writes, refreshing after TTL_SECONDS.
         function_env = tool_env(moto_port, KEYSETS_SECRET_ID=SECRET, POLICY_FILE=DEMO / "policy.datalog",
-                                CACHE_TTL_SECONDS=TTL_SECONDS)
+                                CACHE_TTL_SECONDS=TTL_SECONDS, METRICS_NAMESPACE=METRICS_NAMESPACE)
         start_authorizer(processes, function_env, function_port, log)
 
         decide_here = functools.partial(decide, function_port)
@@ -358,6 +414,8 @@ def main():
                       code == 0 and summary.get("written") and status(summary, "a.test") == "fetched"
                       and key_ids(stored(sm), "b.test") == [1] and summary.get("version_id") == current(sm)["VersionId"],
                       summary)
+        results.check("first sync: the map carries its synced_at stamp, now",
+                      abs(stamp_age(stored(sm))) < 120, stored(sm).get("synced_at"))
         written_versions = versions(sm)
 
         code, summary = run_key_sync(env, ["a.test", "b.test"])
@@ -374,7 +432,7 @@ def main():
         server.publish("a.test", [bwks_item(a1, 1)])
         code, summary = run_key_sync(env, ["a.test", "b.test"])
         results.check("withdrawal back to earlier content (C1 -> C2 -> C1): written, AWSCURRENT holds C1 again",
-                      code == 0 and summary.get("written") and current(sm)["SecretString"] == c1
+                      code == 0 and summary.get("written") and unstamped(current(sm)["SecretString"]) == unstamped(c1)
                       and current(sm)["VersionId"] == summary.get("version_id") and versions(sm) == written_versions + 2,
                       (summary, versions(sm)))
         results.check("C1 -> C2 -> C1: a token of the withdrawn key is refused",
@@ -519,11 +577,14 @@ def main():
         results.check("full loop: and refuses one signed by the rotated-out key",
                       decide_here(a1, 1, "a.test", "/tenants/a.test/x") == "unauthorized")
 
+        content_age_rounds(results, sm, env, decide_here, a3, log_path)
+
         # Withdrawals, fair growth and stored-byte quotas: in a whole map and in a sharded one.
         for name, shards in (("whole", 1), ("sharded", 2)):
             growth_rounds(results, server, Layout(name, sm, processes, log, moto_port, server.port, shards))
 
         # Metrics: every round wrote its EMF lines (domains by status, expiring keys, writes).
+        save_emf("key-sync-loop-authorizer", log_path.read_text())
         emitted = save_emf("key-sync-loop", "\n".join(KEY_SYNC_OUTPUT))
         conflicts = [d.get("Domains") for d in emitted if d.get("status") == "conflict"]
         results.check("metrics: a round with a conflict reports Domains{status=conflict} = 1",

@@ -11,6 +11,7 @@ domains only; a token with no domain hint is routed by the manifest's key-id ind
 
 Run by tests/run from the repository root with the project venv's python."""
 
+import calendar
 import json
 import subprocess
 import sys
@@ -66,6 +67,10 @@ def main():
         placed = all(json.loads(sm.get_secret_value(SecretId=shard_ids[n])["SecretString"]).keys()
                      == {d for d in DOMAINS if shard_of(d, SHARDS) == n} for n in range(SHARDS))
         results.check("each domain is stored in the shard its hash names", placed)
+        results.check("the manifest carries the round's synced_at stamp; shards carry none",
+                      0 <= time.time() - calendar.timegm(time.strptime(manifest.get("synced_at", "0"), "%Y-%m-%dT%H:%M:%SZ")) < 300
+                      and not any("synced_at" in json.loads(sm.get_secret_value(SecretId=i)["SecretString"])
+                                  for i in shard_ids), manifest.get("synced_at"))
         results.check("the manifest names each shard's current version",
                       all(ref["version"] == sm.get_secret_value(SecretId=ref["id"])["VersionId"] for ref in manifest["shards"]),
                       manifest["shards"])

@@ -33,6 +33,16 @@ def save_emf(name, text):
     """Keeps the CloudWatch EMF documents found in a process's output (lines that are JSON
     objects with an `_aws` block) in target/emf/NAME.jsonl, for tests/template_check.py;
     returns them."""
+    documents = emf_documents(text)
+    EMF_DIR.mkdir(parents=True, exist_ok=True)
+    with open(EMF_DIR / f"{name}.jsonl", "w") as out:
+        for document in documents:
+            out.write(json.dumps(document) + "\n")
+    return documents
+
+
+def emf_documents(text):
+    """The CloudWatch EMF documents in a process's output, in order."""
     documents = []
     for line in text.splitlines():
         start = line.find('{"_aws"')
@@ -46,10 +56,6 @@ def save_emf(name, text):
             continue
         if isinstance(document, dict) and "_aws" in document:
             documents.append(document)
-    EMF_DIR.mkdir(parents=True, exist_ok=True)
-    with open(EMF_DIR / f"{name}.jsonl", "w") as out:
-        for document in documents:
-            out.write(json.dumps(document) + "\n")
     return documents
 
 

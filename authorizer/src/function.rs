@@ -222,11 +222,14 @@ impl<S: DocumentSource> Function<S> {
         let trust = trust.as_deref().map_err(String::as_str);
         let policy = self.trust.policy();
         self.check_policy(policy.as_ref());
-        let evaluated = self
-            .engine
-            .finish(policy.as_deref(), incoming, trust, SystemTime::now());
+        let now = SystemTime::now();
+        let evaluated = self.engine.finish(policy.as_deref(), incoming, trust, now);
         let observed = Observed {
             trust_age: self.trust.status().last_success.map(|at| at.elapsed()),
+            keymap_content_age: trust
+                .ok()
+                .and_then(|trust| trust.keys.synced_at())
+                .map(|synced_at| synced_at.age(now)),
             invocation_id,
             policy: self.trust.policy_status(),
             keymap_version: self.trust.keys_version(),

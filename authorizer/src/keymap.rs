@@ -25,6 +25,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::keyset::{parse_items, KeySets, SkippedEntry, TrustedKey};
+use crate::synced_at::{BadSyncedAt, SyncedAt, MEMBER as SYNCED_AT};
 
 /// Errors that make a whole key map unusable.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,9 @@ pub enum KeyMapError {
     /// The document is JSON but not an object from domain to key set.
     #[error("key map must be a JSON object from domain to an array of BWKS items")]
     NotAnObject,
+    /// The map's `synced_at` stamp is not a time.
+    #[error(transparent)]
+    BadSyncedAt(#[from] BadSyncedAt),
 }
 
 /// The keys of one domain, in the order they were published.
@@ -75,6 +79,7 @@ pub struct KeyMap {
     text: Box<[u8]>,
     domains: HashMap<Arc<str>, Entry>,
     index: OnceLock<Index>,
+    synced_at: Option<SyncedAt>,
 }
 
 #[derive(Debug)]
@@ -109,19 +114,28 @@ impl Default for KeyMap {
             text: Box::default(),
             domains: HashMap::new(),
             index: OnceLock::new(),
+            synced_at: None,
         }
     }
 }
 
 impl KeyMap {
     /// Locates each domain's key set in `json`; parses none of them. Only a
-    /// document that is not a JSON object is an error.
+    /// document that is not a JSON object, or whose `synced_at` stamp is not
+    /// a time, is an error.
     pub fn load(json: &[u8]) -> Result<KeyMap, KeyMapError> {
-        let located: HashMap<Cow<'_, str>, &RawValue> =
+        let mut located: HashMap<Cow<'_, str>, &RawValue> =
             serde_json::from_slice(json).map_err(|error| match error.classify() {
                 serde_json::error::Category::Data => KeyMapError::NotAnObject,
                 _ => KeyMapError::NotJson(error),
             })?;
+        let synced_at = match located.remove(SYNCED_AT) {
+            Some(stamp) => Some(
+                serde_json::from_str::<SyncedAt>(stamp.get())
+                    .map_err(|_| BadSyncedAt::of(stamp.get()))?,
+            ),
+            None => None,
+        };
         let base = json.as_ptr() as usize;
         let domains = located
             .into_iter()
@@ -138,7 +152,13 @@ impl KeyMap {
             text: json.into(),
             domains,
             index: OnceLock::new(),
+            synced_at,
         })
+    }
+
+    /// When key-sync last confirmed this map, if it says.
+    pub fn synced_at(&self) -> Option<SyncedAt> {
+        self.synced_at
     }
 
     /// Loads and parses every domain at once: the map and every skipped entry

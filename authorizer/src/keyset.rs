@@ -108,12 +108,17 @@ pub type KeySets = BTreeMap<String, Vec<BiscuitWebKey>>;
 /// The canonical JSON of a key map, as it is stored: domains sorted, keys
 /// sorted by key id, so equal maps have equal bytes.
 pub fn canonical_json(key_sets: &KeySets) -> String {
+    // Serializing string keys and BWKS items cannot fail.
+    serde_json::to_string(&sorted(key_sets)).unwrap_or_default()
+}
+
+/// The key sets with each domain's items in key-id order, as stored.
+pub fn sorted(key_sets: &KeySets) -> KeySets {
     let mut sorted = key_sets.clone();
     for keys in sorted.values_mut() {
         keys.sort_by_key(|key| key.key_id);
     }
-    // Serializing string keys and BWKS items cannot fail.
-    serde_json::to_string(&sorted).unwrap_or_default()
+    sorted
 }
 
 /// Why a published BWKS document was refused as a whole.

@@ -7,6 +7,7 @@
 //! - [`keyset`]: BWKS key sets: validation, the one-owner rule, the stored form.
 //! - [`keymap`]: a key map document, located at load, each domain parsed on first use.
 //! - [`store`]: the key map as stored (one document, or a manifest and shards), for reader and writer.
+//! - [`synced_at`]: when key-sync last confirmed a stored key map (its content age).
 //! - [`key_choice`]: candidate keys from the hints.
 //! - [`verify`]: signature verification, giving a [`verify::VerifiedToken`].
 //! - [`admission`]: caps and a static bound on Datalog work, checked before evaluation.
@@ -61,6 +62,7 @@ pub mod secret_write;
 #[cfg(feature = "lambda")]
 pub mod source;
 pub mod store;
+pub mod synced_at;
 pub mod token;
 #[cfg(feature = "lambda")]
 pub mod trust_cache;

@@ -52,6 +52,8 @@ pub mod names {
     pub const UNAUTHORIZED_ANSWERS: &str = "UnauthorizedErrorAnswers";
     /// Seconds since the trust material was last read successfully, per decision.
     pub const TRUST_AGE: &str = "TrustMaterialAgeSeconds";
+    /// Seconds since key-sync last confirmed the key map (its `synced_at`), per decision.
+    pub const KEYMAP_CONTENT_AGE: &str = "KeyMapContentAgeSeconds";
     /// One per failed refresh of the trust material (Count).
     pub const REFRESH_FAILURES: &str = "TrustRefreshFailures";
     /// One per policy version that does not parse and was refused (Count).
@@ -306,6 +308,8 @@ pub fn emit(shape: Shape, entry: &impl LeveledEntry) -> bool {
 pub struct Observed {
     /// Time since the trust material was last read successfully.
     pub trust_age: Option<Duration>,
+    /// Time since key-sync last confirmed the key map in use (none without a stamp).
+    pub keymap_content_age: Option<Duration>,
     /// The Lambda invocation's request id.
     pub invocation_id: Option<String>,
     /// The policy version in force, when the policy is read from a source.
@@ -418,6 +422,12 @@ impl Entry for DecisionEvent<'_> {
         }
         if let Some(age) = self.observed.trust_age {
             writer.value(names::TRUST_AGE, &age.as_secs().with_unit::<Second>());
+        }
+        if let Some(age) = self.observed.keymap_content_age {
+            writer.value(
+                names::KEYMAP_CONTENT_AGE,
+                &age.as_secs().with_unit::<Second>(),
+            );
         }
     }
 }
@@ -576,6 +586,7 @@ mod tests {
         let evaluated = refused();
         let observed = Observed {
             trust_age: Some(Duration::from_secs(42)),
+            keymap_content_age: Some(Duration::from_secs(4000)),
             ..Observed::default()
         };
         let doc = line(
@@ -583,6 +594,13 @@ mod tests {
             Shape::Decision,
             &DecisionEvent::new(&evaluated, observed),
         );
+        assert_eq!(doc["KeyMapContentAgeSeconds"], 4000);
+        let unstamped = line(
+            &mut metrics,
+            Shape::Decision,
+            &DecisionEvent::new(&evaluated, Observed::default()),
+        );
+        assert!(unstamped.get("KeyMapContentAgeSeconds").is_none());
         assert_eq!(doc["outcome"], "unauthorized");
         assert_eq!(doc["reason_kind"], "token_not_base64");
         assert_eq!(doc["message"], "decision");

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::keymap::{DomainKeys, KeyMap, KeyMapError, Publisher};
 use crate::keyset::{self, KeySets};
+use crate::synced_at::SyncedAt;
 
 /// Secrets Manager's limit on a SecretString.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
@@ -57,6 +58,9 @@ pub struct Manifest {
     /// False when the index was cut to fit the manifest: a key id missing
     /// from both lists may then still be published.
     pub index_complete: bool,
+    /// When key-sync last confirmed the map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_at: Option<SyncedAt>,
 }
 
 /// One shard as a manifest names it.
@@ -125,6 +129,7 @@ impl Manifest {
             key_ids: BTreeMap::new(),
             crowded_key_ids: BTreeSet::new(),
             index_complete: true,
+            synced_at: None,
         };
         for (id, (domains, shards)) in publishers {
             if domains > KEY_ID_INDEX_CAP {
@@ -211,6 +216,23 @@ pub fn split(key_sets: &KeySets, shard_count: usize) -> Vec<KeySets> {
         shards[shard_of(domain, shard_count)].insert(domain.clone(), keys.clone());
     }
     shards
+}
+
+/// A whole map as key-sync stores it: the canonical JSON of `key_sets` with
+/// the `synced_at` stamp first.
+pub fn whole_document(key_sets: &KeySets, synced_at: SyncedAt) -> String {
+    #[derive(Serialize)]
+    struct Stamped<'a> {
+        synced_at: SyncedAt,
+        #[serde(flatten)]
+        key_sets: &'a KeySets,
+    }
+    let stamped = Stamped {
+        synced_at,
+        key_sets: &keyset::sorted(key_sets),
+    };
+    // A stamp and a map of string keys to BWKS items always serialize.
+    serde_json::to_string(&stamped).unwrap_or_default()
 }
 
 /// The canonical JSON of each shard: what a writer stores.
@@ -301,6 +323,14 @@ impl KeyStore {
         match self {
             KeyStore::Whole(_) => None,
             KeyStore::Sharded(sharded) => Some(&sharded.manifest),
+        }
+    }
+
+    /// When key-sync last confirmed the map (the whole map's or the manifest's stamp).
+    pub fn synced_at(&self) -> Option<SyncedAt> {
+        match self {
+            KeyStore::Whole(map) => map.synced_at(),
+            KeyStore::Sharded(sharded) => sharded.manifest.synced_at,
         }
     }
 
@@ -507,6 +537,39 @@ mod tests {
             .collect::<Vec<_>>();
         assert!(counts.iter().all(|c| (80..=170).contains(c)), "{counts:?}");
         assert_eq!(counts.iter().sum::<usize>(), 1000);
+    }
+
+    #[test]
+    fn the_synced_at_stamp_is_read_from_either_layout_and_is_no_domain() {
+        use crate::synced_at;
+        let sets = key_sets(3, |_| 1);
+        let stamp = SyncedAt::parse("2026-12-07T16:00:00Z").expect("time");
+        let whole = whole_document(&sets, stamp);
+        let canonical = keyset::canonical_json(&sets);
+        assert_eq!(whole.len(), canonical.len() + synced_at::STORED_BYTES);
+        assert!(whole.starts_with("{\"synced_at\":\"2026-12-07T16:00:00Z\",\"d-0.example\""));
+        let Ok(Stored::Whole(map)) = Stored::parse(whole.as_bytes()) else {
+            panic!("a stamped map is a whole map");
+        };
+        assert_eq!(map.synced_at(), Some(stamp));
+        assert_eq!(map.domain_count(), 3);
+        assert!(map.domain("synced_at").is_none());
+        assert_eq!(map.to_key_sets(), sets);
+        let unstamped = KeyMap::load(keyset::canonical_json(&sets).as_bytes()).expect("map");
+        assert_eq!(unstamped.synced_at(), None);
+
+        let mut manifest = Manifest::new(1, refs(2), &split(&sets, 2));
+        manifest.synced_at = Some(stamp);
+        let Ok(Stored::Manifest(read)) = Stored::parse(manifest.to_json().as_bytes()) else {
+            panic!("a stamped manifest is a manifest");
+        };
+        assert_eq!(KeyStore::sharded(read, None).synced_at(), Some(stamp));
+
+        let garbage = whole.replace("2026-12-07T16:00:00Z", "soon");
+        assert!(matches!(
+            Stored::parse(garbage.as_bytes()),
+            Err(StoreError::KeyMap(KeyMapError::BadSyncedAt(_)))
+        ));
     }
 
     #[test]

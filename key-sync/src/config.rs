@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use authorizer::store::{MAX_SECRET_BYTES, MAX_SHARDS, SHARD_BUDGET_BYTES};
+use authorizer::synced_at;
 
 use crate::quotas::Quotas;
 
@@ -61,13 +62,14 @@ pub struct SyncConfig {
 
 impl SyncConfig {
     /// The quotas of a round: a whole map is capped at Secrets Manager's
-    /// limit, each shard at the shard budget (headroom under that limit).
+    /// limit less its `synced_at` stamp, each shard at the shard budget
+    /// (headroom under that limit).
     pub fn quotas(&self) -> Quotas {
         Quotas {
             max_keys_per_domain: self.max_keys_per_domain,
             max_field_bytes: self.max_item_field_bytes,
             max_map_bytes: match self.shard_count {
-                0 | 1 => MAX_SECRET_BYTES,
+                0 | 1 => MAX_SECRET_BYTES - synced_at::STORED_BYTES,
                 _ => SHARD_BUDGET_BYTES,
             },
             shards: self.shard_count.max(1),

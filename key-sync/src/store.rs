@@ -8,6 +8,7 @@ use authorizer::keymap::KeyMap;
 use authorizer::keyset::KeySets;
 use authorizer::source::{DocumentSource, SecretSource};
 use authorizer::store::{Manifest, Stored as Layout};
+use authorizer::synced_at::SyncedAt;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
@@ -58,6 +59,8 @@ pub struct Stored {
     pub map: Result<KeySets, String>,
     /// The manifest, when the secret holds one.
     pub manifest: Option<Manifest>,
+    /// The stored stamp of the last round that wrote or confirmed the map.
+    pub synced_at: Option<SyncedAt>,
 }
 
 async fn get_current(client: &Client, id: &str) -> Result<GetSecretValueOutput, StoreError> {
@@ -81,12 +84,17 @@ async fn get_current(client: &Client, id: &str) -> Result<GetSecretValueOutput, 
 pub async fn read(client: &Client, id: &str) -> Result<Stored, StoreError> {
     let output = get_current(client, id).await?;
     let text = output.secret_string.unwrap_or_default();
-    let (map, manifest) = match Layout::parse(text.as_bytes()) {
-        Ok(Layout::Whole(_)) => (whole(&text), None),
+    let (map, manifest, synced_at) = match Layout::parse(text.as_bytes()) {
+        Ok(Layout::Whole(map)) => (whole(&text), None, map.synced_at()),
         Ok(Layout::Manifest(manifest)) => {
-            (read_shards(client, id, &manifest).await, Some(manifest))
+            let synced_at = manifest.synced_at;
+            (
+                read_shards(client, id, &manifest).await,
+                Some(manifest),
+                synced_at,
+            )
         }
-        Err(error) => (Err(error.to_string()), None),
+        Err(error) => (Err(error.to_string()), None, None),
     };
     if let Err(error) = &map {
         tracing::error!(%error, secret = id, "the current key map is not a whole key map");
@@ -96,6 +104,7 @@ pub async fn read(client: &Client, id: &str) -> Result<Stored, StoreError> {
         version_id: output.version_id.unwrap_or_default(),
         map,
         manifest,
+        synced_at,
     })
 }
 

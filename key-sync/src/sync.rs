@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use authorizer::keyset;
-use authorizer::store::{split, Manifest, ShardRef};
+use authorizer::store::{split, whole_document, Manifest, ShardRef};
+use authorizer::synced_at::SyncedAt;
 use aws_sdk_secretsmanager::Client;
 use biscuit_auth::BiscuitWebKey;
 use serde::Serialize;
@@ -117,7 +118,12 @@ impl Syncer {
         let results = self.fetch_all().await;
         let empty = KeySets::new();
         let current = stored.map.as_ref().unwrap_or(&empty);
-        let merged = merge::merge(current, results, self.config.quotas(), SystemTime::now())?;
+        let now = SystemTime::now();
+        let merged = merge::merge(current, results, self.config.quotas(), now)?;
+        // The stamp stays while it is fresh and nothing else changes; a write
+        // carries a new one.
+        let fresh_stamp = stored.synced_at.filter(|stamp| !stamp.is_due(now));
+        let new_stamp = SyncedAt::at(now);
         for (domain, report) in &merged.reports {
             let (status, keys, reason) = (report.status.as_str(), report.keys, &report.reason);
             if report.status.needs_operator() {
@@ -137,13 +143,14 @@ impl Syncer {
             }
         }
         if self.shard_ids.is_empty() {
-            let written = merged.canonical != stored.text;
+            let written =
+                fresh_stamp.is_none_or(|stamp| whole_document(&merged.next, stamp) != stored.text);
             let version_id = if written {
                 store::write(
                     &self.secrets,
                     secret_id,
                     &stored.version_id,
-                    &merged.canonical,
+                    &whole_document(&merged.next, new_stamp),
                 )
                 .await?
             } else {
@@ -162,14 +169,18 @@ impl Syncer {
         let (refs, shards_written) = self.write_shards(&merged.shards).await?;
         let previous = stored.manifest.as_ref();
         let generation = previous.map_or(0, |m| m.generation) + 1;
-        let manifest = Manifest::new(generation, refs, &split(&merged.next, self.shard_ids.len()));
-        let unchanged = previous.is_some_and(|previous| {
-            *previous
-                == Manifest {
-                    generation: previous.generation,
-                    ..manifest.clone()
-                }
-        });
+        let mut manifest =
+            Manifest::new(generation, refs, &split(&merged.next, self.shard_ids.len()));
+        let unchanged = fresh_stamp.is_some()
+            && previous.is_some_and(|previous| {
+                *previous
+                    == Manifest {
+                        generation: previous.generation,
+                        synced_at: previous.synced_at,
+                        ..manifest.clone()
+                    }
+            });
+        manifest.synced_at = Some(new_stamp);
         let (written, version_id, generation) = if unchanged {
             (false, stored.version_id, previous.map(|m| m.generation))
         } else {

@@ -19,8 +19,8 @@ use biscuit_auth::builder::{fact, string};
 use biscuit_auth::{AuthorizerLimits, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fixture::{
-    all_facts, bare_decision, bare_policy, http_event, token_with_blocks, trust_in, used_facts,
-    DOMAIN, PATH, POLICY,
+    all_facts, bare_decision, bare_policy, bare_policy_of, http_event, token_with_blocks, trust_in,
+    used_facts, PolicyShape, Shape, DOMAIN, PATH, POLICY,
 };
 use serde_json::json;
 
@@ -61,6 +61,34 @@ fn decision(c: &mut Criterion) {
             &bytes,
             |b, bytes| b.iter(|| bare_decision(&bare_policy, bytes, public_key, all_facts())),
         );
+    }
+    group.finish();
+}
+
+/// The library on each event shape and policy (1-block token), against bare
+/// biscuit-auth on the same policy and token: `shapes/library/POLICY/SHAPE`
+/// over `shapes/bare_biscuit/POLICY`.
+fn shapes(c: &mut Criterion) {
+    let root = KeyPair::new();
+    let trust = trust_in(&root);
+    let bytes = token_with_blocks(&root, 1);
+    let token = token::encode(&bytes);
+    let mut group = c.benchmark_group("shapes");
+    for policy in PolicyShape::ALL {
+        let engine = Engine::new(
+            Policy::parse(policy.source()).expect("policy"),
+            Settings::default(),
+        );
+        let bare = bare_policy_of(policy.source(), policy::default_limits());
+        group.bench_function(format!("bare_biscuit/{}", policy.name()), |b| {
+            b.iter(|| bare_decision(&bare, &bytes, root.public(), policy.used_facts()))
+        });
+        for shape in Shape::ALL {
+            let event = shape.event(&token);
+            group.bench_function(format!("library/{}/{}", policy.name(), shape.name()), |b| {
+                b.iter(|| allowed(&engine, &event, &trust))
+            });
+        }
     }
     group.finish();
 }
@@ -286,6 +314,7 @@ fn revocation(c: &mut Criterion) {
 criterion_group!(
     benches,
     decision,
+    shapes,
     options,
     steps,
     key_map,

@@ -2,8 +2,13 @@
 //! with callgrind (`BENCHMARKS.md`, "Instructions per decision"):
 //!
 //! ```sh
-//! decision_cost library|library-cached|bare|bare-all-facts BLOCKS N
+//! decision_cost library|library-cached|bare|bare-all-facts BLOCKS N [SHAPE [POLICY]]
 //! ```
+//!
+//! SHAPE is the event (`http-minimal`, the default, `http-browser`,
+//! `rest-request`, `rest-token`: `fixture::Shape`), POLICY the policy
+//! (`fixture`, the default, or `demo`). The bare side reads no event, so
+//! only POLICY changes it.
 //!
 //! `library` runs the authorizer's whole decision (JSON event in, answer
 //! out); `library-cached` the same with API Gateway's result cache on (TTL
@@ -46,25 +51,48 @@ fn run_bare<F: IntoIterator<Item = Fact>>(
     bytes: &[u8],
     root: PublicKey,
     n: usize,
-    facts: fn() -> F,
+    facts: impl Fn() -> F,
 ) -> usize {
     let mut allowed = 0;
     for _ in 0..n {
-        let index = fixture::bare_decision(policy, bytes, root, facts());
-        // `authorize` returns the index of the allow policy that matched.
-        allowed += usize::from(black_box(index) == 0);
+        // `bare_decision` panics unless an allow policy matched.
+        black_box(fixture::bare_decision(policy, bytes, root, facts()));
+        allowed += 1;
     }
     allowed
 }
 
+/// The one of `all` whose `name` is `arg` (or `default` without one).
+fn named<T: Copy>(
+    all: impl IntoIterator<Item = T>,
+    name: fn(T) -> &'static str,
+    arg: Option<&String>,
+    default: &str,
+) -> Option<T> {
+    let wanted = arg.map_or(default, String::as_str);
+    all.into_iter().find(|item| name(*item) == wanted)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(kind), Some(blocks), Some(n)) = (
+    let (Some(kind), Some(blocks), Some(n), Some(shape), Some(policy_shape)) = (
         args.get(1),
         args.get(2).and_then(|b| b.parse().ok()),
         args.get(3).and_then(|n| n.parse().ok()),
+        named(
+            fixture::Shape::ALL,
+            fixture::Shape::name,
+            args.get(4),
+            "http-minimal",
+        ),
+        named(
+            fixture::PolicyShape::ALL,
+            fixture::PolicyShape::name,
+            args.get(5),
+            "fixture",
+        ),
     ) else {
-        eprintln!("usage: decision_cost library|library-cached|bare|bare-all-facts BLOCKS N");
+        eprintln!("usage: decision_cost library|library-cached|bare|bare-all-facts BLOCKS N [http-minimal|http-browser|rest-request|rest-token [fixture|demo]]");
         std::process::exit(2);
     };
     // A fixed key: the same token, so the same work, in every run.
@@ -102,18 +130,19 @@ fn main() {
     };
     let allowed = match kind.as_str() {
         "library" | "library-cached" => {
-            let engine = Engine::new(Policy::parse(fixture::POLICY).expect("policy"), settings);
+            let policy = Policy::parse(policy_shape.source()).expect("policy");
+            let engine = Engine::new(policy, settings);
             let trust = fixture::trust_in(&root);
-            let event = fixture::http_event(&token::encode(&bytes));
+            let event = shape.event(&token::encode(&bytes));
             let events = vec![event; n];
             run_library(&engine, &trust, events)
         }
         "bare" => run_bare(
-            &fixture::bare_policy(limits.clone()),
+            &fixture::bare_policy_of(policy_shape.source(), limits.clone()),
             &bytes,
             root.public(),
             n,
-            fixture::used_facts,
+            || policy_shape.used_facts(),
         ),
         "bare-all-facts" => run_bare(
             &fixture::bare_policy(limits.clone()),

@@ -7,7 +7,10 @@
 //! checked against entry caps (see [`MAX_COLLECTION_ENTRIES`]), so no map is
 //! built from a hostile number of entries; parsing then goes through the
 //! `aws_lambda_events` types, and what those types lose (repeated query names,
-//! the WebSocket route key) is read from the raw JSON.
+//! the WebSocket route key) is read from the raw JSON. So are the headers,
+//! with `http`'s rules for names and values but no `HeaderMap`: most are
+//! never read, and building the maps was a fifth of a decision with a
+//! browser's header set (`BENCHMARKS.md`).
 
 use std::collections::HashMap;
 
@@ -15,7 +18,6 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayV2CustomAuthorizerV2Request,
 };
-use aws_lambda_events::http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,8 +26,9 @@ use crate::path::hex;
 
 /// Most entries (object members or array items) any one object or array of an
 /// event may hold. API Gateway sends at most 10 KB of request line and headers,
-/// so a real event has a few hundred entries at the very most; `http`'s
-/// `HeaderMap`, which aws_lambda_events builds, panics past 24,576 names.
+/// so a real event has a few hundred entries at the very most; the caps
+/// bound the maps aws_lambda_events builds of the rest (and `http`'s
+/// `HeaderMap`, which it once built of the headers, panics past 24,576 names).
 pub const MAX_COLLECTION_ENTRIES: usize = 4096;
 
 /// Most entries in all of an event's objects and arrays together.
@@ -130,7 +133,7 @@ pub struct AuthorizerEvent {
 
 impl AuthorizerEvent {
     /// Detects the event kind from the JSON, checks its entry counts and parses it.
-    pub fn from_json(json: Value) -> Result<AuthorizerEvent, EventError> {
+    pub fn from_json(mut json: Value) -> Result<AuthorizerEvent, EventError> {
         let kind = detect_kind(&json).ok_or(EventError::UnknownKind)?;
         check_entry_counts(&json)?;
         let malformed = |e: serde_json::Error| EventError::Malformed {
@@ -163,6 +166,8 @@ impl AuthorizerEvent {
                     .pointer("/requestContext/routeKey")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
+                let headers = take_headers(&mut json, &["headers", "multiValueHeaders"])
+                    .map_err(|detail| EventError::Malformed { kind, detail })?;
                 let event: ApiGatewayCustomAuthorizerRequestTypeRequest =
                     serde_json::from_value(json).map_err(malformed)?;
                 let arn = event
@@ -171,7 +176,6 @@ impl AuthorizerEvent {
                     .map(MethodArn::parse)
                     .unwrap_or_default();
                 let context = event.request_context;
-                let headers = [&event.headers, &event.multi_value_headers];
                 // WebSocket `$connect` events carry no account id in their context.
                 let request = RequestInfo {
                     request_id: context.request_id.clone(),
@@ -192,11 +196,11 @@ impl AuthorizerEvent {
                     source_ip: context.identity.and_then(|identity| identity.source_ip),
                     path_params: sorted(event.path_parameters),
                     query,
-                    headers: header_pairs(&headers),
+                    headers,
                 };
                 AuthorizerEvent {
                     kind,
-                    credential: authorization_header(&headers),
+                    credential: authorization_header(&request.headers),
                     resource_arn: event.method_arn,
                     request,
                 }
@@ -208,6 +212,8 @@ impl AuthorizerEvent {
                     Some(raw) => raw_query_pairs(raw),
                     None => query_pairs(&json),
                 };
+                let headers = take_headers(&mut json, &["headers"])
+                    .map_err(|detail| EventError::Malformed { kind, detail })?;
                 let event: ApiGatewayV2CustomAuthorizerV2Request =
                     serde_json::from_value(json).map_err(malformed)?;
                 let arn = event
@@ -235,11 +241,11 @@ impl AuthorizerEvent {
                     source_ip: context.http.source_ip,
                     path_params: sorted(event.path_parameters),
                     query,
-                    headers: header_pairs(&[&event.headers]),
+                    headers,
                 };
                 AuthorizerEvent {
                     kind,
-                    credential: authorization_header(&[&event.headers]),
+                    credential: authorization_header(&request.headers),
                     resource_arn: event.route_arn,
                     request,
                 }
@@ -323,37 +329,75 @@ fn bearer_token(value: &str, scheme_required: bool) -> Result<String, Credential
     Ok(token.to_owned())
 }
 
-/// The one `Authorization` value of the header maps (a value in both maps counts once).
-fn authorization_header(maps: &[&HeaderMap]) -> Result<String, CredentialError> {
-    let mut values: Vec<&HeaderValue> = maps
+/// The one `Authorization` value of the headers (a value in both maps counts once).
+fn authorization_header(headers: &[(String, String)]) -> Result<String, CredentialError> {
+    let mut values = headers
         .iter()
-        .flat_map(|headers| headers.get_all(AUTHORIZATION))
-        .collect();
-    values.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    values.dedup_by(|a, b| a.as_bytes() == b.as_bytes());
-    let value = match values.as_slice() {
-        [] => return Err(CredentialError::Missing),
-        [value] => value,
-        _ => return Err(CredentialError::Ambiguous),
+        .filter(|(name, _)| name == "authorization")
+        .map(|(_, value)| value);
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Err(CredentialError::Missing),
+        (Some(value), None) => value,
+        (Some(_), Some(_)) => return Err(CredentialError::Ambiguous),
     };
-    let value = value.to_str().map_err(|_| CredentialError::NotBearer)?;
+    // As `http`'s `HeaderValue::to_str`: visible ASCII and tabs only.
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return Err(CredentialError::NotBearer);
+    }
     bearer_token(value, true)
 }
 
-/// Every (lowercase name, value) of the header maps, sorted, each pair once.
-fn header_pairs(maps: &[&HeaderMap]) -> Vec<(String, String)> {
-    let mut pairs: Vec<_> = maps
-        .iter()
-        .flat_map(|headers| headers.iter())
-        .map(|(name, value)| {
-            // Values come from JSON strings, so they are UTF-8.
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_owned(), value)
-        })
-        .collect();
+/// Takes the header maps `fields` out of the raw JSON (so the typed parse
+/// that follows builds no `HeaderMap` of them): every (lowercase name,
+/// value), sorted, each pair once. A field may be absent or null; a value is
+/// a string, or (in `multiValueHeaders`) an array of strings. Names and
+/// values follow `http`'s rules, which `aws_lambda_events` applies: an
+/// invalid one makes the event malformed.
+fn take_headers(json: &mut Value, fields: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    for field in fields {
+        let members = match json.as_object_mut().and_then(|event| event.remove(*field)) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(members)) => members,
+            Some(_) => return Err(format!("{field} is not an object")),
+        };
+        for (mut name, value) in members {
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(format!("{field}: invalid header name {name:?}"));
+            }
+            name.make_ascii_lowercase();
+            let values = match value {
+                Value::Array(values) => values,
+                value => vec![value],
+            };
+            for value in values {
+                let Value::String(value) = value else {
+                    return Err(format!("{field}: {name} has a value that is not a string"));
+                };
+                if !value.bytes().all(is_header_value_byte) {
+                    return Err(format!("{field}: {name} has an invalid value"));
+                }
+                pairs.push((name.clone(), value));
+            }
+        }
+    }
     pairs.sort_unstable();
     pairs.dedup();
-    pairs
+    Ok(pairs)
+}
+
+/// A byte of an HTTP header name (RFC 9110 `tchar`), as `http::HeaderName` accepts it.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// A byte of an HTTP header value, as `http::HeaderValue` accepts it: no
+/// control character but the tab.
+fn is_header_value_byte(byte: u8) -> bool {
+    byte == b'\t' || (byte >= 0x20 && byte != 0x7f)
 }
 
 /// Every (name, value) of `queryStringParameters` and
@@ -637,6 +681,43 @@ mod tests {
             "headers": {"Authorization": "Bearer t"}, "multiValueHeaders": {"Authorization": ["Bearer u"]}});
         let differ = AuthorizerEvent::from_json(differ).expect("request event");
         assert_eq!(differ.credential, Err(CredentialError::Ambiguous));
+    }
+
+    #[test]
+    fn headers_follow_https_rules_for_names_and_values() {
+        let rest = |headers: Value| {
+            AuthorizerEvent::from_json(
+                json!({"type": "REQUEST", "requestContext": {}, "headers": headers}),
+            )
+        };
+        let http = |headers: Value| {
+            AuthorizerEvent::from_json(json!({"version": "2.0", "type": "REQUEST",
+                "requestContext": {"http": {"method": "GET"}}, "headers": headers}))
+        };
+        for bad in [
+            json!({"bad name": "x"}),
+            json!({"x-control": "a\u{1}b"}),
+            json!({"x-number": 1}),
+            json!({"x-null-in-list": [null]}),
+            json!(["not", "a", "map"]),
+        ] {
+            for event in [rest(bad.clone()), http(bad.clone())] {
+                assert!(
+                    matches!(event, Err(EventError::Malformed { .. })),
+                    "{bad}: {event:?}"
+                );
+            }
+        }
+        let absent = rest(Value::Null).expect("null headers are none");
+        assert_eq!(absent.credential, Err(CredentialError::Missing));
+        // Tabs and non-ASCII text are valid header values, but not in a credential.
+        let text = http(json!({"x-note": "caf\u{e9}\tau lait", "authorization": "Bearer t\u{e9}"}))
+            .expect("valid values");
+        assert_eq!(text.credential, Err(CredentialError::NotBearer));
+        assert_eq!(
+            text.request.headers[1],
+            ("x-note".into(), "caf\u{e9}\tau lait".into())
+        );
     }
 
     #[test]

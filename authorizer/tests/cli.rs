@@ -76,7 +76,9 @@ fn replay_token(dir: &Dir, token: &str, path: &str, flags: &[&str]) -> Value {
 #[test]
 fn keygen_to_replay_round_trip() {
     let dir = Dir::new("round-trip");
-    let out = s(&dir.0);
+    // keygen creates its output directory (private to its owner).
+    let keys = dir.path("keys/new");
+    let out = s(&keys);
     for (domain, id, algorithm) in [
         ("a.example", "1", "ed25519"),
         ("a.example", "2", "secp256r1"),
@@ -95,7 +97,7 @@ fn keygen_to_replay_round_trip() {
         ]))
         .expect("item JSON");
         assert_eq!(item["algorithm"], algorithm);
-        let private = dir.path(&format!("{domain}-{id}.private.key"));
+        let private = keys.join(format!("{domain}-{id}.private.key"));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&private)
@@ -105,6 +107,11 @@ fn keygen_to_replay_round_trip() {
                 & 0o777,
             0o600
         );
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys).expect("dir").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
     // keygen never overwrites a private key.
     assert!(!authz(&[
@@ -121,13 +128,13 @@ fn keygen_to_replay_round_trip() {
 
     let a_doc = ok(&[
         "bwks",
-        s(&dir.path("a.example-1.bwks.json")),
-        s(&dir.path("a.example-2.bwks.json")),
+        s(&keys.join("a.example-1.bwks.json")),
+        s(&keys.join("a.example-2.bwks.json")),
     ]);
     std::fs::write(dir.path("a.json"), a_doc).expect("write");
     std::fs::write(
         dir.path("b.json"),
-        ok(&["bwks", s(&dir.path("b.example-1.bwks.json"))]),
+        ok(&["bwks", s(&keys.join("b.example-1.bwks.json"))]),
     )
     .expect("write");
     let a_json = format!("a.example={}", s(&dir.path("a.json")));
@@ -145,6 +152,13 @@ fn keygen_to_replay_round_trip() {
     );
     let parsed: Value = serde_json::from_str(&keymap).expect("map JSON");
     assert_eq!(parsed["a.example"].as_array().map(Vec::len), Some(2));
+    // With `--out` and one shard, the whole map goes to DIR/keysets.json.
+    let written = ok(&["keymap", &a_json, &b_json, "--out", s(&dir.path("whole"))]);
+    assert_eq!(written.trim(), s(&dir.path("whole/keysets.json")));
+    assert_eq!(
+        std::fs::read_to_string(dir.path("whole/keysets.json")).expect("map file"),
+        keymap.trim_end()
+    );
     std::fs::write(dir.path("keysets.json"), &keymap).expect("write");
     // The same map as a manifest and three shard files, in a directory `--out`
     // creates (with its parent).
@@ -186,7 +200,7 @@ fn keygen_to_replay_round_trip() {
             "--key-id",
             key_id,
             "--private-key",
-            s(&dir.path(key_file)),
+            s(&keys.join(key_file)),
             "--code",
             "user(\"alice\"); right(\"read\");",
             "--ttl",

@@ -1,7 +1,7 @@
 //! `authz keygen`: a new root key pair for a domain.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use biscuit_auth::{Algorithm, BiscuitWebKey, KeyPair};
@@ -24,7 +24,8 @@ pub struct KeygenArgs {
     /// When the key stops being trusted (RFC 3339).
     #[arg(long)]
     pub expires_at: Option<DateTime<FixedOffset>>,
-    /// Directory for `DOMAIN-KEYID.private.key` (mode 0600) and `DOMAIN-KEYID.bwks.json`.
+    /// Directory for `DOMAIN-KEYID.private.key` (mode 0600) and
+    /// `DOMAIN-KEYID.bwks.json`; created (mode 0700) if missing.
     #[arg(long, default_value = ".")]
     pub out_dir: PathBuf,
 }
@@ -51,6 +52,14 @@ pub fn run(args: &KeygenArgs, out: &mut impl Write) -> Result<(), CliError> {
         issuer: Some(args.domain.clone()),
         expires_at: args.expires_at,
     };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.out_dir)
+        .map_err(|source| CliError::Io {
+            path: args.out_dir.clone(),
+            source,
+        })?;
     let stem = format!("{}-{}", args.domain, args.key_id);
     let private_path = args.out_dir.join(format!("{stem}.private.key"));
     let io = |path: &PathBuf| {

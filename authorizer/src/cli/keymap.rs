@@ -20,7 +20,9 @@ pub struct KeymapArgs {
     /// (`keysets.json`) into `--out`; give the manifest as `KEYSETS_FILE`.
     #[arg(long, default_value_t = 1, requires = "out")]
     pub shards: usize,
-    /// The directory for the manifest and shard files.
+    /// The directory to write into (created if missing): `keysets.json`, the
+    /// whole map or, with `--shards`, the manifest beside its shard files.
+    /// Without it the whole map is printed.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -58,11 +60,33 @@ pub fn run(args: &KeymapArgs, out: &mut impl Write) -> Result<(), CliError> {
     }
     match (&args.out, args.shards) {
         (Some(dir), shards) if shards > 1 => write_shards(&key_sets, shards, dir, out),
-        _ => {
+        (Some(dir), _) => {
+            let path = create_dir(dir)?.join(MAP_FILE);
+            let map = keyset::canonical_json(&key_sets);
+            std::fs::write(&path, map).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            writeln!(out, "{}", path.display())?;
+            Ok(())
+        }
+        (None, _) => {
             writeln!(out, "{}", keyset::canonical_json(&key_sets))?;
             Ok(())
         }
     }
+}
+
+/// The file `--out` holds the map (or manifest) in.
+const MAP_FILE: &str = "keysets.json";
+
+/// Creates `dir` and its parents if missing.
+fn create_dir(dir: &Path) -> Result<&Path, CliError> {
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    Ok(dir)
 }
 
 /// Writes `shard-N.json` files and their manifest `keysets.json` into `dir`,
@@ -80,15 +104,12 @@ fn write_shards(
             store::MAX_SHARDS
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
+    create_dir(dir)?;
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| CliError::Io { path, source })
     };
-    let manifest_path = dir.join("keysets.json");
+    let manifest_path = dir.join(MAP_FILE);
     let generation = match std::fs::read(&manifest_path).map(|text| Stored::parse(&text)) {
         Ok(Ok(Stored::Manifest(previous))) => previous.generation + 1,
         _ => 1,
@@ -111,7 +132,7 @@ fn write_shards(
         });
     }
     write(
-        "keysets.json",
+        MAP_FILE,
         &Manifest::new(generation, refs, &contents).to_json(),
     )?;
     writeln!(out, "{}", manifest_path.display())?;

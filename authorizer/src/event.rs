@@ -136,10 +136,8 @@ impl AuthorizerEvent {
     pub fn from_json(mut json: Value) -> Result<AuthorizerEvent, EventError> {
         let kind = detect_kind(&json).ok_or(EventError::UnknownKind)?;
         check_entry_counts(&json)?;
-        let malformed = |e: serde_json::Error| EventError::Malformed {
-            kind,
-            detail: e.to_string(),
-        };
+        let bad = |detail: String| EventError::Malformed { kind, detail };
+        let malformed = |e: serde_json::Error| bad(e.to_string());
         Ok(match kind {
             EventKind::RestToken => {
                 let event: ApiGatewayCustomAuthorizerRequest =
@@ -166,15 +164,11 @@ impl AuthorizerEvent {
                     .pointer("/requestContext/routeKey")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                let headers = take_headers(&mut json, &["headers", "multiValueHeaders"])
-                    .map_err(|detail| EventError::Malformed { kind, detail })?;
+                let headers =
+                    take_headers(&mut json, &["headers", "multiValueHeaders"]).map_err(bad)?;
                 let event: ApiGatewayCustomAuthorizerRequestTypeRequest =
                     serde_json::from_value(json).map_err(malformed)?;
-                let arn = event
-                    .method_arn
-                    .as_deref()
-                    .map(MethodArn::parse)
-                    .unwrap_or_default();
+                let arn = MethodArn::of(event.method_arn.as_deref());
                 let context = event.request_context;
                 // WebSocket `$connect` events carry no account id in their context.
                 let request = RequestInfo {
@@ -212,15 +206,10 @@ impl AuthorizerEvent {
                     Some(raw) => raw_query_pairs(raw),
                     None => query_pairs(&json),
                 };
-                let headers = take_headers(&mut json, &["headers"])
-                    .map_err(|detail| EventError::Malformed { kind, detail })?;
+                let headers = take_headers(&mut json, &["headers"]).map_err(bad)?;
                 let event: ApiGatewayV2CustomAuthorizerV2Request =
                     serde_json::from_value(json).map_err(malformed)?;
-                let arn = event
-                    .route_arn
-                    .as_deref()
-                    .map(MethodArn::parse)
-                    .unwrap_or_default();
+                let arn = MethodArn::of(event.route_arn.as_deref());
                 let context = event.request_context;
                 let request = RequestInfo {
                     request_id: context.request_id.clone(),
@@ -479,6 +468,11 @@ struct MethodArn<'a> {
 }
 
 impl<'a> MethodArn<'a> {
+    /// The parts of `arn`, none without one.
+    fn of(arn: Option<&'a str>) -> MethodArn<'a> {
+        arn.map(MethodArn::parse).unwrap_or_default()
+    }
+
     fn parse(arn: &'a str) -> MethodArn<'a> {
         let non_empty = |s: &'a str| (!s.is_empty()).then_some(s);
         let mut parts = arn.splitn(6, ':');

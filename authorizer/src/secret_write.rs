@@ -156,6 +156,106 @@ impl VersionedSecret for SecretsManagerSecret {
     }
 }
 
+/// An in-memory [`VersionedSecret`] for the tests of its writers.
+#[cfg(test)]
+pub(crate) mod memory {
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+
+    use super::{request_token, StoreError, Version, VersionedSecret};
+
+    /// Another writer's move, run just before a swap: given the current
+    /// text, the text it makes current (as version `other-N` at the Nth swap).
+    pub(crate) type Interference = Box<dyn FnOnce(&str) -> String>;
+
+    /// Versions by id, AWSCURRENT and AWSPREVIOUS, with Secrets Manager's
+    /// conditional swap, and faults on cue.
+    pub(crate) struct MemorySecret {
+        pub versions: RefCell<HashMap<String, String>>,
+        pub current: RefCell<String>,
+        pub previous: RefCell<Option<String>>,
+        /// Swaps attempted.
+        pub swaps: Cell<u32>,
+        /// Interferences to run before the next swaps, last first.
+        pub before_swap: RefCell<Vec<Interference>>,
+        /// The swap happens but its answer is lost.
+        pub swap_answer_lost: Cell<bool>,
+    }
+
+    impl MemorySecret {
+        /// A secret whose current version `v0` holds `text`.
+        pub fn holding(text: &str) -> MemorySecret {
+            MemorySecret {
+                versions: RefCell::new(HashMap::from([("v0".to_owned(), text.to_owned())])),
+                current: RefCell::new("v0".to_owned()),
+                previous: RefCell::new(None),
+                swaps: Cell::new(0),
+                before_swap: RefCell::new(Vec::new()),
+                swap_answer_lost: Cell::new(false),
+            }
+        }
+
+        /// The text of the current version.
+        pub fn current_text(&self) -> String {
+            self.versions.borrow()[&*self.current.borrow()].clone()
+        }
+
+        fn make_current(&self, version: &str) {
+            let old = self.current.replace(version.to_owned());
+            *self.previous.borrow_mut() = Some(old);
+        }
+    }
+
+    impl VersionedSecret for MemorySecret {
+        async fn current(&self) -> Result<Version, StoreError> {
+            Ok(Version {
+                version_id: self.current.borrow().clone(),
+                text: self.current_text(),
+            })
+        }
+
+        async fn stage(&self, previous: &str, text: &str) -> Result<String, StoreError> {
+            let token = request_token(previous, text);
+            self.versions
+                .borrow_mut()
+                .insert(token.clone(), text.into());
+            Ok(token)
+        }
+
+        async fn swap(&self, previous: &str, staged: &str) -> Result<(), StoreError> {
+            self.swaps.set(self.swaps.get() + 1);
+            let refused = |detail: &str| StoreError::Swap {
+                id: "memory".into(),
+                version: staged.into(),
+                detail: detail.into(),
+            };
+            let interference = self.before_swap.borrow_mut().pop();
+            if let Some(interfere) = interference {
+                let text = interfere(&self.current_text());
+                let version = format!("other-{}", self.swaps.get());
+                self.versions.borrow_mut().insert(version.clone(), text);
+                self.make_current(&version);
+            }
+            if *self.current.borrow() != previous {
+                return Err(refused("AWSCURRENT is not on RemoveFromVersionId"));
+            }
+            self.make_current(staged);
+            if self.swap_answer_lost.get() {
+                return Err(refused("timed out"));
+            }
+            Ok(())
+        }
+    }
+
+    /// Runs a writer's future to its end.
+    pub(crate) fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,82 +191,8 @@ pub async fn publish(secret: &impl VersionedSecret, text: &str) -> Result<Publis
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret_write::{request_token, Version};
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    /// An in-memory secret with Secrets Manager's AWSCURRENT rule, and faults on cue.
-    struct MemorySecret {
-        versions: RefCell<HashMap<String, String>>,
-        current: RefCell<String>,
-        previous: RefCell<Option<String>>,
-        /// Another publisher makes this text current just before the swap.
-        interfering: Option<&'static str>,
-        /// The swap happens but its answer is lost.
-        swap_answer_lost: bool,
-    }
-
-    impl MemorySecret {
-        fn holding(text: &str) -> MemorySecret {
-            MemorySecret {
-                versions: RefCell::new(HashMap::from([("v0".to_owned(), text.to_owned())])),
-                current: RefCell::new("v0".to_owned()),
-                previous: RefCell::new(None),
-                interfering: None,
-                swap_answer_lost: false,
-            }
-        }
-
-        fn make_current(&self, version: &str) {
-            let old = self.current.replace(version.to_owned());
-            *self.previous.borrow_mut() = Some(old);
-        }
-    }
-
-    impl VersionedSecret for MemorySecret {
-        async fn current(&self) -> Result<Version, StoreError> {
-            let version_id = self.current.borrow().clone();
-            let text = self.versions.borrow()[&version_id].clone();
-            Ok(Version { version_id, text })
-        }
-
-        async fn stage(&self, previous: &str, text: &str) -> Result<String, StoreError> {
-            let token = request_token(previous, text);
-            self.versions
-                .borrow_mut()
-                .insert(token.clone(), text.into());
-            Ok(token)
-        }
-
-        async fn swap(&self, previous: &str, staged: &str) -> Result<(), StoreError> {
-            let refused = |detail: &str| StoreError::Swap {
-                id: "memory".into(),
-                version: staged.into(),
-                detail: detail.into(),
-            };
-            if let Some(text) = self.interfering {
-                self.versions
-                    .borrow_mut()
-                    .insert("other".into(), text.into());
-                self.make_current("other");
-            }
-            if *self.current.borrow() != previous {
-                return Err(refused("AWSCURRENT is not on RemoveFromVersionId"));
-            }
-            self.make_current(staged);
-            if self.swap_answer_lost {
-                return Err(refused("timed out"));
-            }
-            Ok(())
-        }
-    }
-
-    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
+    use crate::secret_write::memory::{run, MemorySecret};
+    use crate::secret_write::request_token;
 
     #[test]
     fn a_version_becomes_current_and_the_one_it_replaces_previous() {
@@ -294,24 +220,27 @@ mod tests {
 
     #[test]
     fn a_concurrent_publish_is_detected_not_overwritten() {
-        let mut secret = MemorySecret::holding("allow if true;");
-        secret.interfering = Some("allow if other;");
+        let secret = MemorySecret::holding("allow if true;");
+        secret
+            .before_swap
+            .borrow_mut()
+            .push(Box::new(|_| "allow if other;".to_owned()));
         let result = run(publish(&secret, "deny if true;"));
         assert!(
-            matches!(&result, Err(PublishError::Moved { read, current, .. }) if read == "v0" && current == "other"),
+            matches!(&result, Err(PublishError::Moved { read, current, .. }) if read == "v0" && current == "other-1"),
             "{result:?}"
         );
         assert_eq!(
             *secret.current.borrow(),
-            "other",
+            "other-1",
             "the other version stays current"
         );
     }
 
     #[test]
     fn a_swap_whose_answer_was_lost_is_checked_by_reading_back() {
-        let mut secret = MemorySecret::holding("allow if true;");
-        secret.swap_answer_lost = true;
+        let secret = MemorySecret::holding("allow if true;");
+        secret.swap_answer_lost.set(true);
         let published = run(publish(&secret, "deny if true;")).expect("published");
         assert!(published.written);
         assert_eq!(*secret.current.borrow(), published.version_id);

@@ -161,92 +161,33 @@ pub async fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret_write::{request_token, Version};
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    use std::future::Future;
+    use crate::secret_write::memory::{run, MemorySecret};
 
-    /// An in-memory secret with Secrets Manager's staging rules, and a hook
-    /// that lets another writer act just before a swap.
-    #[derive(Default)]
-    struct MemorySecret {
-        versions: RefCell<HashMap<String, String>>,
-        current: RefCell<String>,
-        before_swap: RefCell<Vec<String>>,
-        swaps: RefCell<u32>,
+    /// The revocation document now current.
+    fn current_document(secret: &MemorySecret) -> RevocationDocument {
+        RevocationDocument::parse(secret.current_text().as_bytes()).expect("current parses")
     }
 
-    impl MemorySecret {
-        fn holding(text: &str) -> MemorySecret {
-            let secret = MemorySecret::default();
-            secret
-                .versions
-                .borrow_mut()
-                .insert("v0".into(), text.into());
-            *secret.current.borrow_mut() = "v0".into();
-            secret
-        }
-
-        fn current_document(&self) -> RevocationDocument {
-            let versions = self.versions.borrow();
-            let text = &versions[&*self.current.borrow()];
-            RevocationDocument::parse(text.as_bytes()).expect("current parses")
-        }
-    }
-
-    impl VersionedSecret for MemorySecret {
-        async fn current(&self) -> Result<Version, StoreError> {
-            let version_id = self.current.borrow().clone();
-            let text = self.versions.borrow()[&version_id].clone();
-            Ok(Version { version_id, text })
-        }
-
-        async fn stage(&self, previous: &str, text: &str) -> Result<String, StoreError> {
-            let token = request_token(previous, text);
-            self.versions
-                .borrow_mut()
-                .insert(token.clone(), text.into());
-            Ok(token)
-        }
-
-        async fn swap(&self, previous: &str, staged: &str) -> Result<(), StoreError> {
-            *self.swaps.borrow_mut() += 1;
-            // Another operator's revocation lands first.
-            let interfering = self.before_swap.borrow_mut().pop();
-            if let Some(text) = interfering {
-                let base = self.current.borrow().clone();
-                let mut document = self.current_document();
-                document.add(CompactId::of(text.as_bytes()), None);
-                let other = self.stage(&base, &document.to_json()).await?;
-                *self.current.borrow_mut() = other;
-            }
-            if *self.current.borrow() != previous {
-                return Err(StoreError::Swap {
-                    id: "memory".into(),
-                    version: staged.into(),
-                    detail: "AWSCURRENT is not on RemoveFromVersionId".into(),
-                });
-            }
-            *self.current.borrow_mut() = staged.into();
-            Ok(())
-        }
+    /// Another operator's revocation of `id`, landing just before a swap.
+    fn concurrent_revocation(secret: &MemorySecret, id: String) {
+        secret
+            .before_swap
+            .borrow_mut()
+            .push(Box::new(move |current| {
+                let mut document = RevocationDocument::parse(current.as_bytes()).expect("parses");
+                document.add(CompactId::of(id.as_bytes()), None);
+                document.to_json()
+            }));
     }
 
     fn block(n: u8) -> CompactId {
         CompactId::of(&[n; 64])
     }
 
-    fn run<T>(future: impl Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
-
     #[test]
     fn a_concurrent_revocation_is_merged_not_lost() {
         let secret = MemorySecret::holding("[]");
-        secret.before_swap.borrow_mut().push("other".into());
+        concurrent_revocation(&secret, "other".into());
         let revocation = Revocation {
             ids: vec![block(1), block(2)],
             expiry: Some(2_000),
@@ -255,7 +196,7 @@ mod tests {
         assert_eq!(revoked.attempts, 2, "the first swap lost the race");
         assert!(revoked.written);
         assert_eq!(revoked.added, 2);
-        let document = secret.current_document();
+        let document = current_document(&secret);
         assert!(document.covers(block(1), Some(2_000)));
         assert!(document.covers(block(2), Some(2_000)));
         assert!(document.covers(CompactId::of(b"other"), None));
@@ -275,7 +216,7 @@ mod tests {
         };
         let revoked = run(revoke(&secret, &revocation, 1_000)).expect("revoked");
         assert_eq!((revoked.added, revoked.pruned, revoked.entries), (1, 1, 2));
-        let document = secret.current_document();
+        let document = current_document(&secret);
         assert!(document.covers(CompactId::of(&[9u8; 64]), None));
         assert!(!document.covers(block(3), Some(500)));
     }
@@ -292,7 +233,7 @@ mod tests {
         let revoked = run(revoke(&secret, &revocation, 1_000)).expect("revoked");
         assert!(!revoked.written);
         assert_eq!(revoked.already_present, 1);
-        assert_eq!(*secret.swaps.borrow(), 0);
+        assert_eq!(secret.swaps.get(), 0);
         assert_eq!(*secret.current.borrow(), "v0");
     }
 
@@ -320,7 +261,7 @@ mod tests {
                     "{result:?}"
                 ),
             }
-            assert_eq!(*secret.swaps.borrow(), 0, "{what}");
+            assert_eq!(secret.swaps.get(), 0, "{what}");
             assert_eq!(*secret.current.borrow(), "v0", "{what}");
         }
     }
@@ -329,7 +270,7 @@ mod tests {
     fn a_writer_that_always_loses_gives_up_without_making_anything_current() {
         let secret = MemorySecret::holding("[]");
         for n in 0..MAX_ATTEMPTS {
-            secret.before_swap.borrow_mut().push(format!("other {n}"));
+            concurrent_revocation(&secret, format!("other {n}"));
         }
         let revocation = Revocation {
             ids: vec![block(1)],
@@ -340,7 +281,7 @@ mod tests {
             matches!(result, Err(RevokeError::Contended(MAX_ATTEMPTS))),
             "{result:?}"
         );
-        let document = secret.current_document();
+        let document = current_document(&secret);
         assert_eq!(document.len(), MAX_ATTEMPTS as usize);
         assert!(!document.covers(block(1), None));
     }

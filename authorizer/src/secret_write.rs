@@ -62,6 +62,18 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
+    /// After a write that should land (key-sync's), AWSCURRENT is not the version just written.
+    #[error("wrote version {written} of secret {id}, but AWSCURRENT is version {current} with {} content", if *.same_content { "the same" } else { "other" })]
+    NotCurrent {
+        /// The secret id.
+        id: String,
+        /// The version written.
+        written: String,
+        /// The version AWSCURRENT names.
+        current: String,
+        /// Whether AWSCURRENT holds what was written.
+        same_content: bool,
+    },
 }
 
 /// A secret whose current version can be replaced conditionally.

@@ -13,40 +13,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_secretsmanager::Client;
 
-pub use authorizer::secret_write::request_token;
-
-/// Why the secret could not be read or written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// Reading the current secret failed.
-    #[error("cannot read secret {id}: {detail}")]
-    Read {
-        /// The secret id.
-        id: String,
-        /// What failed.
-        detail: String,
-    },
-    /// Writing the new version failed.
-    #[error("cannot write secret {id}: {detail}")]
-    Write {
-        /// The secret id.
-        id: String,
-        /// What failed.
-        detail: String,
-    },
-    /// After the write, AWSCURRENT is not the version just written.
-    #[error("wrote version {written} of secret {id}, but AWSCURRENT is version {current} with {} content", if *.same_content { "the same" } else { "other" })]
-    NotCurrent {
-        /// The secret id.
-        id: String,
-        /// The version written.
-        written: String,
-        /// The version AWSCURRENT names.
-        current: String,
-        /// Whether AWSCURRENT holds what was written.
-        same_content: bool,
-    },
-}
+pub use authorizer::secret_write::{request_token, StoreError};
 
 /// The secret as read: its text, its version, and the map if it parses.
 #[derive(Debug, Clone, PartialEq, Eq)]

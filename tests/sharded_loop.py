@@ -21,8 +21,8 @@ import time
 import biscuit_auth
 
 from key_sync_loop import WORK, BwksServer, make_certificates, run_key_sync, shard_of
-from support import (DEMO, ROOT, Processes, Results, bwks_item, free_port, invoke, mint, outcome,
-                     rest_token_event, secrets_client, start_authorizer, start_moto, tool_env)
+from support import (DEMO, METRICS_NAMESPACE, ROOT, Processes, Results, bwks_item, free_port, invoke, mint, outcome,
+                     rest_token_event, save_emf, secrets_client, start_authorizer, start_moto, tool_env)
 
 MANIFEST = "stack/keysets"
 PREFIX = "stack/keymap/shard-"
@@ -96,7 +96,7 @@ def main():
                       and grown == [shard_of(changed, SHARDS)] and summary.get("generation") == 2, (summary, grown))
 
         function_env = tool_env(moto_port, KEYSETS_SECRET_ID=MANIFEST, POLICY_FILE=DEMO / "policy.datalog",
-                                CACHE_TTL_SECONDS=TTL_SECONDS)
+                                CACHE_TTL_SECONDS=TTL_SECONDS, METRICS_NAMESPACE=METRICS_NAMESPACE)
         port = free_port()
         start_authorizer(processes, function_env, port, log)
 
@@ -177,9 +177,13 @@ def main():
         results.check("an unreadable shard: every other shard's domains are still decided",
                       all(decide(d, keys[d], 1, d) == "allow" for d in others))
         log.flush()
+        log_text = (ROOT / "target" / "sharded-loop.log").read_text()
         results.check("an unreadable shard: logged, with the refusal reason keys_unavailable",
-                      "cannot load key map shard" in (ROOT / "target" / "sharded-loop.log").read_text()
-                      and '"keys_unavailable"' in (ROOT / "target" / "sharded-loop.log").read_text())
+                      "cannot load key map shard" in log_text and '"keys_unavailable"' in log_text)
+        emitted = save_emf("sharded-loop", log_text)
+        failures = [d for d in emitted if d.get("KeyMapShardLoadFailures")]
+        results.check("an unreadable shard: counted in KeyMapShardLoadFailures, once per load attempt (not per decision)",
+                      len(failures) == 1 and failures[0].get("shard") == str(broken), failures)
         sm.put_secret_value(SecretId=MANIFEST, SecretString=good_manifest)
     finally:
         processes.stop_all()

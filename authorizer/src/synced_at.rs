@@ -58,9 +58,12 @@ impl SyncedAt {
             .unwrap_or_default()
     }
 
-    /// Whether key-sync should write a fresh stamp at `now`.
+    /// Whether key-sync should write a fresh stamp at `now`: the stamp is
+    /// [`REFRESH`] old, or in the future (a clock gone wrong, or a stamp
+    /// written by hand, which would otherwise hide the map's age for good).
     pub fn is_due(self, now: SystemTime) -> bool {
-        self.age(now) >= REFRESH
+        now.duration_since(SystemTime::from(self.0))
+            .map_or(true, |age| age >= REFRESH)
     }
 }
 
@@ -97,6 +100,10 @@ mod tests {
         assert!(!stamp.is_due(now + Duration::from_secs(3599)));
         assert!(stamp.is_due(now + REFRESH));
         assert_eq!(stamp.age(now - Duration::from_secs(60)), Duration::ZERO);
+        assert!(
+            stamp.is_due(now - Duration::from_secs(60)),
+            "a stamp in the future is replaced"
+        );
     }
 
     #[test]

@@ -127,6 +127,10 @@ def main():
         (work / "revoked.json").write_text("[]")
         tokens = wasm["tokens"]
 
+        def expect(label, token, method, path, expected, now=None):
+            answer = replay(work, token, method, path, now)
+            results.check(label, answer == expected, answer)
+
         line = json.loads(authz("inspect", tokens["sixteen"], "--json"))
         results.check("biscuit-wasm 16-block token: rootKeyId 7 kept, no field 5, the authority's domain fact",
                       wasm["blocks"]["sixteen"] == 16 and len(line["blocks"]) == 16 and line["root_key_id"] == 7
@@ -134,28 +138,27 @@ def main():
         results.check("biscuit-wasm token: allowed for GET", replay(work, tokens["plain"], "GET", "/x") == ("allow", "allowed"))
         results.check("biscuit-wasm token: denied by the policy for DELETE",
                       replay(work, tokens["plain"], "DELETE", "/x") == ("deny", "deny_policy"))
-        answer = replay(work, tokens["sixteen"], "GET", "/docs/a/b-c_d")
-        results.check("biscuit-wasm 16 blocks, Unicode-aware patterns and time checks: allowed", answer == ("allow", "allowed"), answer)
-        answer = replay(work, tokens["sixteen"], "GET", "/docs/report.pdf")
-        results.check("biscuit-wasm 16 blocks: a path its pattern rejects is denied", answer == ("deny", "failed_checks"), answer)
-        answer = replay(work, tokens["sixteen"], "GET", "/admin/x")
-        results.check("biscuit-wasm 16 blocks: a path outside /docs/ is denied", answer == ("deny", "failed_checks"), answer)
-        answer = replay(work, tokens["sixteen"], "GET", "/docs/a", now="2099-06-01T00:00:00Z")
-        results.check("biscuit-wasm 16 blocks: after its time check, denied", answer == ("deny", "failed_checks"), answer)
-        answer = replay(work, tokens["sixteen"], "HEAD", "/docs/a")
-        results.check("biscuit-wasm 16 blocks: a method its checks allow but the policy does not is denied",
-                      answer == ("deny", "deny_policy"), answer)
+        expect("biscuit-wasm 16 blocks, Unicode-aware patterns and time checks: allowed",
+               tokens["sixteen"], "GET", "/docs/a/b-c_d", ("allow", "allowed"))
+        expect("biscuit-wasm 16 blocks: a path its pattern rejects is denied",
+               tokens["sixteen"], "GET", "/docs/report.pdf", ("deny", "failed_checks"))
+        expect("biscuit-wasm 16 blocks: a path outside /docs/ is denied",
+               tokens["sixteen"], "GET", "/admin/x", ("deny", "failed_checks"))
+        expect("biscuit-wasm 16 blocks: after its time check, denied",
+               tokens["sixteen"], "GET", "/docs/a", ("deny", "failed_checks"),
+               now="2099-06-01T00:00:00Z")
+        expect("biscuit-wasm 16 blocks: a method its checks allow but the policy does not is denied",
+               tokens["sixteen"], "HEAD", "/docs/a", ("deny", "deny_policy"))
         answer = replay(work, tokens["sixteen"], "DELETE", "/docs/a")
         results.check("biscuit-wasm 16 blocks: a method its checks forbid is denied",
                       answer[0] == "deny" and answer[1] in ("failed_checks", "deny_policy"), answer)
-        answer = replay(work, tokens["mismatch"], "GET", "/x")
-        results.check("biscuit-wasm block whose pattern does not match its own fact: denied", answer == ("deny", "failed_checks"), answer)
+        expect("biscuit-wasm block whose pattern does not match its own fact: denied",
+               tokens["mismatch"], "GET", "/x", ("deny", "failed_checks"))
         answer = replay(work, tokens["seventeen"], "GET", "/docs/a")
         results.check("biscuit-wasm 17 blocks: over the default cap of 16, refused",
                       answer[0] != "allow" and answer[1] == "token_too_complex", answer)
-        answer = replay(work, tokens["no_fact"], "GET", "/docs/a")
-        results.check("biscuit-wasm attenuated token without the domain fact: 6 keys on id 7, too many candidates",
-                      answer == ("unauthorized", "too_many_candidates"), answer)
+        expect("biscuit-wasm attenuated token without the domain fact: 6 keys on id 7, too many candidates",
+               tokens["no_fact"], "GET", "/docs/a", ("unauthorized", "too_many_candidates"))
 
         # keys the map does not hold for the domain
         unknown = mint({"key_id": 7, "tokens": {
@@ -163,15 +166,12 @@ def main():
             "unknown_id": {"authority": AUTHORITY, "key_id": 99},
             "untrusted": {"authority": 'domain("nowhere.example"); user("w"); right("read");'},
         }})
-        answer = replay(work, unknown["tokens"]["claims_wasm"], "GET", "/docs/a")
-        results.check("an unknown key's token claiming wasm.example, key id 7: unauthorized",
-                      answer == ("unauthorized", "bad_signature"), answer)
-        answer = replay(work, unknown["tokens"]["unknown_id"], "GET", "/docs/a")
-        results.check("an unknown key's token claiming wasm.example, key id 99: unauthorized",
-                      answer == ("unauthorized", "no_key"), answer)
-        answer = replay(work, unknown["tokens"]["untrusted"], "GET", "/docs/a")
-        results.check("an unknown key's token claiming a domain the map lacks: unauthorized",
-                      answer == ("unauthorized", "untrusted_domain"), answer)
+        expect("an unknown key's token claiming wasm.example, key id 7: unauthorized",
+               unknown["tokens"]["claims_wasm"], "GET", "/docs/a", ("unauthorized", "bad_signature"))
+        expect("an unknown key's token claiming wasm.example, key id 99: unauthorized",
+               unknown["tokens"]["unknown_id"], "GET", "/docs/a", ("unauthorized", "no_key"))
+        expect("an unknown key's token claiming a domain the map lacks: unauthorized",
+               unknown["tokens"]["untrusted"], "GET", "/docs/a", ("unauthorized", "untrusted_domain"))
 
         # a private key given as hex: another domain's key (from biscuit-python)
         other = others["other-3.example"]
@@ -183,12 +183,10 @@ def main():
         }})
         results.check("biscuit-wasm derives the same public key from the private key hex",
                       signed["public_key"] == bytes(other.public_key.to_bytes()).hex())
-        answer = replay(work, signed["tokens"]["own"], "GET", "/docs/a")
-        results.check("biscuit-wasm token under another domain's key, stating that domain: allowed",
-                      answer == ("allow", "allowed"), answer)
-        answer = replay(work, signed["tokens"]["forged"], "GET", "/docs/a")
-        results.check("another domain's key claiming wasm.example: unauthorized",
-                      answer == ("unauthorized", "bad_signature"), answer)
+        expect("biscuit-wasm token under another domain's key, stating that domain: allowed",
+               signed["tokens"]["own"], "GET", "/docs/a", ("allow", "allowed"))
+        expect("another domain's key claiming wasm.example: unauthorized",
+               signed["tokens"]["forged"], "GET", "/docs/a", ("unauthorized", "bad_signature"))
 
         # field 5 (the domain as protobuf bytes 0x2A len domain, as `authz mint` writes it) added to a
         # biscuit-wasm token; biscuit-wasm reads it and drops it when it attenuates
@@ -203,11 +201,10 @@ def main():
         results.check("biscuit-wasm attenuation drops field 5, keeps rootKeyId and the authority's domain fact",
                       line["domain_hint"] is None and line["root_key_id"] == 7
                       and line["authority_domain"] == "other-3.example" and len(line["blocks"]) == 2, line)
-        answer = replay(work, attenuated, "GET", "/docs/a")
-        results.check("biscuit-wasm attenuation of a field-5 token: routed by the fact and allowed", answer == ("allow", "allowed"), answer)
-        answer = replay(work, attenuated, "GET", "/admin")
-        results.check("biscuit-wasm attenuation of a field-5 token: its check denies other paths",
-                      answer == ("deny", "failed_checks"), answer)
+        expect("biscuit-wasm attenuation of a field-5 token: routed by the fact and allowed",
+               attenuated, "GET", "/docs/a", ("allow", "allowed"))
+        expect("biscuit-wasm attenuation of a field-5 token: its check denies other paths",
+               attenuated, "GET", "/admin", ("deny", "failed_checks"))
     return results.close()
 
 

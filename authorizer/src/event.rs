@@ -715,6 +715,25 @@ mod tests {
     }
 
     #[test]
+    fn header_bytes_are_judged_as_http_judges_them() {
+        use aws_lambda_events::http::{HeaderName, HeaderValue};
+        for byte in 0..=u8::MAX {
+            let name = [b'x', byte, b'y'];
+            assert_eq!(
+                is_token_byte(byte),
+                HeaderName::from_bytes(&name).is_ok(),
+                "name byte {byte:#04x}"
+            );
+            let value = [b'a', byte, b'c'];
+            assert_eq!(
+                is_header_value_byte(byte),
+                HeaderValue::from_bytes(&value).is_ok(),
+                "value byte {byte:#04x}"
+            );
+        }
+    }
+
+    #[test]
     fn rest_query_is_the_union_of_both_maps() {
         let event = json!({"type": "REQUEST", "requestContext": {},
             "queryStringParameters": {"a": "2", "single": "s"},

@@ -1,6 +1,6 @@
 //! The operator's Datalog policy: parsed once at start, evaluated per request.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use biscuit_auth::builder::{Fact, Rule, Scope, Term};
 use biscuit_auth::error::{FailedCheck, Logic, MatchedPolicy, RunLimit, Token as BiscuitError};
@@ -215,8 +215,15 @@ impl Policy {
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
     ) -> Result<Grant, PolicyRefusal> {
-        let (mut authorizer, allow_policy) = self.authorized(token, request_facts, options)?;
-        self.grant(&mut authorizer, allow_policy, options.collect_holder_certs)
+        let ends = TimeLimit::starting_now(&options.limits);
+        let (mut authorizer, allow_policy) =
+            self.authorized(token, request_facts, options, &ends)?;
+        self.grant(
+            &mut authorizer,
+            allow_policy,
+            options.collect_holder_certs,
+            &ends,
+        )
     }
 
     /// Whether the policy allows the token for these facts, or why not;
@@ -227,16 +234,21 @@ impl Policy {
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
     ) -> Result<(), PolicyRefusal> {
-        self.authorized(token, request_facts, options).map(drop)
+        let ends = TimeLimit::starting_now(&options.limits);
+        self.authorized(token, request_facts, options, &ends)
+            .map(drop)
     }
 
     /// Builds the authorizer for the token and facts and runs the policy;
-    /// with the index of the allow policy that matched.
+    /// with the index of the allow policy that matched. Building (converting
+    /// the token's blocks) counts against the time limit: the fact generation,
+    /// then the checks and policies, get what is left of it.
     fn authorized(
         &self,
         token: &VerifiedToken,
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
+        ends: &TimeLimit,
     ) -> Result<(Authorizer, usize), PolicyRefusal> {
         let mut builder = self.builder.clone().set_limits(options.limits.clone());
         if !options.trusted_minters.is_empty() {
@@ -250,7 +262,10 @@ impl Policy {
             builder = builder.fact(fact).map_err(refusal)?;
         }
         let mut authorizer = builder.build(token.biscuit()).map_err(refusal)?;
-        let allow_policy = authorizer.authorize().map_err(refusal)?;
+        authorizer.run_with_limits(ends.left()?).map_err(refusal)?;
+        let allow_policy = authorizer
+            .authorize_with_limits(ends.left()?)
+            .map_err(refusal)?;
         Ok((authorizer, allow_policy))
     }
 
@@ -260,9 +275,10 @@ impl Policy {
         authorizer: &mut Authorizer,
         allow_policy: usize,
         collect_holder_certs: bool,
+        ends: &TimeLimit,
     ) -> Result<Grant, PolicyRefusal> {
         let principal = authorizer
-            .query::<_, Fact, _>(self.principal_query.clone())
+            .query_with_limits::<_, Fact, _>(self.principal_query.clone(), ends.left()?)
             .map_err(refusal)?
             .into_iter()
             .find_map(|fact| match fact.predicate.terms.as_slice() {
@@ -271,7 +287,7 @@ impl Policy {
             });
         let mut context = serde_json::Map::new();
         let pairs: Vec<Fact> = authorizer
-            .query(self.context_query.clone())
+            .query_with_limits(self.context_query.clone(), ends.left()?)
             .map_err(refusal)?;
         for fact in pairs {
             let [Term::Str(key), value] = fact.predicate.terms.as_slice() else {
@@ -290,7 +306,7 @@ impl Policy {
         }
         let holder_certs = if collect_holder_certs {
             let facts: Vec<Fact> = authorizer
-                .query_all(self.holder_query.clone())
+                .query_all_with_limits(self.holder_query.clone(), ends.left()?)
                 .map_err(refusal)?;
             facts
                 .into_iter()
@@ -308,6 +324,34 @@ impl Policy {
             context,
             holder_certs,
             allow_policy,
+        })
+    }
+}
+
+/// When one evaluation's time runs out: its limits, with `max_time` counted
+/// from the start of the evaluation rather than from each step of it.
+struct TimeLimit {
+    limits: AuthorizerLimits,
+    ends: Instant,
+}
+
+impl TimeLimit {
+    fn starting_now(limits: &AuthorizerLimits) -> TimeLimit {
+        TimeLimit {
+            limits: limits.clone(),
+            ends: Instant::now() + limits.max_time,
+        }
+    }
+
+    /// The limits for the next step: the time left, or a timeout when none is.
+    fn left(&self) -> Result<AuthorizerLimits, PolicyRefusal> {
+        let max_time = self.ends.saturating_duration_since(Instant::now());
+        if max_time.is_zero() {
+            return Err(refusal(BiscuitError::RunLimit(RunLimit::Timeout)));
+        }
+        Ok(AuthorizerLimits {
+            max_time,
+            ..self.limits.clone()
         })
     }
 }

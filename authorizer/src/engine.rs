@@ -4,7 +4,7 @@
 //! envelope hints → candidate keys → verification and audit → domain claim →
 //! revocation → request facts → policy → answer.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use biscuit_auth::AuthorizerLimits;
 use serde_json::Value;
@@ -362,13 +362,11 @@ impl Engine {
             &settings.caps,
         )
         .map_err(Refusal::TooComplex)?;
-        // One time limit for the decision and its probes together.
-        let deadline = Deadline::after(settings.limits.max_time);
+        // One time limit for the decision, its cache window and its probes together.
+        let deadline = Instant::now() + settings.limits.max_time;
         let options = |request_facts: usize| Evaluation {
-            limits: AuthorizerLimits {
-                max_time: deadline.remaining(),
-                ..policy.limits_for(&settings.limits, request_facts)
-            },
+            limits: policy.limits_for(&settings.limits, request_facts),
+            deadline,
             collect_holder_certs: settings.holder_binding,
             trusted_minters,
         };
@@ -494,26 +492,6 @@ impl Incoming {
             },
             _ => Route::default(),
         }
-    }
-}
-
-/// When a decision's Datalog time runs out, shared by its evaluations.
-struct Deadline {
-    started: Instant,
-    limit: Duration,
-}
-
-impl Deadline {
-    fn after(limit: Duration) -> Deadline {
-        Deadline {
-            started: Instant::now(),
-            limit,
-        }
-    }
-
-    /// The time left, zero once it has run out.
-    fn remaining(&self) -> Duration {
-        self.limit.saturating_sub(self.started.elapsed())
     }
 }
 

@@ -90,8 +90,12 @@ impl PolicyRefusal {
 /// How one evaluation runs.
 #[derive(Debug, Clone)]
 pub struct Evaluation<'a> {
-    /// Datalog limits.
+    /// Datalog limits; each step of an evaluation gets the time left before
+    /// `deadline` instead of their `max_time`.
     pub limits: AuthorizerLimits,
+    /// When the decision's Datalog time runs out, shared by its evaluations
+    /// (building the authorizer from the token's blocks included).
+    pub deadline: Instant,
     /// Gather `holder_cert` facts from every block into [`Grant::holder_certs`].
     pub collect_holder_certs: bool,
     /// Minter keys whose third-party blocks the policy trusts, besides the authority block.
@@ -215,15 +219,8 @@ impl Policy {
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
     ) -> Result<Grant, PolicyRefusal> {
-        let ends = TimeLimit::starting_now(&options.limits);
-        let (mut authorizer, allow_policy) =
-            self.authorized(token, request_facts, options, &ends)?;
-        self.grant(
-            &mut authorizer,
-            allow_policy,
-            options.collect_holder_certs,
-            &ends,
-        )
+        let (mut authorizer, allow_policy) = self.authorized(token, request_facts, options)?;
+        self.grant(&mut authorizer, allow_policy, options)
     }
 
     /// Whether the policy allows the token for these facts, or why not;
@@ -234,9 +231,7 @@ impl Policy {
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
     ) -> Result<(), PolicyRefusal> {
-        let ends = TimeLimit::starting_now(&options.limits);
-        self.authorized(token, request_facts, options, &ends)
-            .map(drop)
+        self.authorized(token, request_facts, options).map(drop)
     }
 
     /// Builds the authorizer for the token and facts and runs the policy;
@@ -248,7 +243,6 @@ impl Policy {
         token: &VerifiedToken,
         request_facts: Vec<Fact>,
         options: &Evaluation<'_>,
-        ends: &TimeLimit,
     ) -> Result<(Authorizer, usize), PolicyRefusal> {
         let mut builder = self.builder.clone().set_limits(options.limits.clone());
         if !options.trusted_minters.is_empty() {
@@ -262,9 +256,11 @@ impl Policy {
             builder = builder.fact(fact).map_err(refusal)?;
         }
         let mut authorizer = builder.build(token.biscuit()).map_err(refusal)?;
-        authorizer.run_with_limits(ends.left()?).map_err(refusal)?;
+        authorizer
+            .run_with_limits(options.time_left()?)
+            .map_err(refusal)?;
         let allow_policy = authorizer
-            .authorize_with_limits(ends.left()?)
+            .authorize_with_limits(options.time_left()?)
             .map_err(refusal)?;
         Ok((authorizer, allow_policy))
     }
@@ -274,11 +270,10 @@ impl Policy {
         &self,
         authorizer: &mut Authorizer,
         allow_policy: usize,
-        collect_holder_certs: bool,
-        ends: &TimeLimit,
+        options: &Evaluation<'_>,
     ) -> Result<Grant, PolicyRefusal> {
         let principal = authorizer
-            .query_with_limits::<_, Fact, _>(self.principal_query.clone(), ends.left()?)
+            .query_with_limits::<_, Fact, _>(self.principal_query.clone(), options.time_left()?)
             .map_err(refusal)?
             .into_iter()
             .find_map(|fact| match fact.predicate.terms.as_slice() {
@@ -287,7 +282,7 @@ impl Policy {
             });
         let mut context = serde_json::Map::new();
         let pairs: Vec<Fact> = authorizer
-            .query_with_limits(self.context_query.clone(), ends.left()?)
+            .query_with_limits(self.context_query.clone(), options.time_left()?)
             .map_err(refusal)?;
         for fact in pairs {
             let [Term::Str(key), value] = fact.predicate.terms.as_slice() else {
@@ -304,9 +299,9 @@ impl Policy {
             };
             context.insert(key.clone(), value);
         }
-        let holder_certs = if collect_holder_certs {
+        let holder_certs = if options.collect_holder_certs {
             let facts: Vec<Fact> = authorizer
-                .query_all_with_limits(self.holder_query.clone(), ends.left()?)
+                .query_all_with_limits(self.holder_query.clone(), options.time_left()?)
                 .map_err(refusal)?;
             facts
                 .into_iter()
@@ -328,24 +323,11 @@ impl Policy {
     }
 }
 
-/// When one evaluation's time runs out: its limits, with `max_time` counted
-/// from the start of the evaluation rather than from each step of it.
-struct TimeLimit {
-    limits: AuthorizerLimits,
-    ends: Instant,
-}
-
-impl TimeLimit {
-    fn starting_now(limits: &AuthorizerLimits) -> TimeLimit {
-        TimeLimit {
-            limits: limits.clone(),
-            ends: Instant::now() + limits.max_time,
-        }
-    }
-
-    /// The limits for the next step: the time left, or a timeout when none is.
-    fn left(&self) -> Result<AuthorizerLimits, PolicyRefusal> {
-        let max_time = self.ends.saturating_duration_since(Instant::now());
+impl Evaluation<'_> {
+    /// The limits for the next step of an evaluation: the time left before
+    /// the deadline, or a timeout when none is.
+    fn time_left(&self) -> Result<AuthorizerLimits, PolicyRefusal> {
+        let max_time = self.deadline.saturating_duration_since(Instant::now());
         if max_time.is_zero() {
             return Err(refusal(BiscuitError::RunLimit(RunLimit::Timeout)));
         }

@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 //! Symbol table implementation
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 pub type SymbolIndex = u64;
@@ -13,11 +13,30 @@ use crate::{error, token::public_keys::PublicKeys};
 
 use super::{Check, Fact, Predicate, Rule, Term, World};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SymbolTable {
     symbols: Vec<String>,
     pub(crate) public_keys: PublicKeys,
+    /// (patch) The position of each symbol's first occurrence in `symbols`,
+    /// kept from the first `insert` into a table of `INDEXED_FROM` symbols or
+    /// more: interning is then a lookup, not a scan of every symbol (which
+    /// made building an authorizer quadratic in its symbols: a policy of
+    /// 2,000 distinct strings took milliseconds per authorizer).
+    index: Option<HashMap<String, usize>>,
 }
+
+// The index is derived from `symbols`: equality ignores it.
+impl PartialEq for SymbolTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.symbols == other.symbols && self.public_keys == other.public_keys
+    }
+}
+
+impl Eq for SymbolTable {}
+
+/// (patch) Tables smaller than this are scanned (cheaper than hashing, and
+/// nothing to clone with the table).
+const INDEXED_FROM: usize = 64;
 
 const DEFAULT_SYMBOLS: [&str; 28] = [
     "read",
@@ -52,25 +71,66 @@ const DEFAULT_SYMBOLS: [&str; 28] = [
 
 const OFFSET: usize = 1024;
 
+/// (patch) The id of a default symbol: a `match`, which the compiler
+/// dispatches on the length first, where a scan of `DEFAULT_SYMBOLS` compared
+/// the string with each of them at every `insert` and `get`.
+fn default_symbol(s: &str) -> Option<SymbolIndex> {
+    Some(match s {
+        "read" => 0,
+        "write" => 1,
+        "resource" => 2,
+        "operation" => 3,
+        "right" => 4,
+        "time" => 5,
+        "role" => 6,
+        "owner" => 7,
+        "tenant" => 8,
+        "namespace" => 9,
+        "user" => 10,
+        "team" => 11,
+        "service" => 12,
+        "admin" => 13,
+        "email" => 14,
+        "group" => 15,
+        "member" => 16,
+        "ip_address" => 17,
+        "client" => 18,
+        "client_ip" => 19,
+        "domain" => 20,
+        "path" => 21,
+        "version" => 22,
+        "cluster" => 23,
+        "node" => 24,
+        "hostname" => 25,
+        "nonce" => 26,
+        "query" => 27,
+        _ => return None,
+    })
+}
+
 impl SymbolTable {
     pub fn new() -> Self {
         SymbolTable {
             symbols: vec![],
             public_keys: PublicKeys::new(),
+            index: None,
         }
     }
 
     pub fn from(symbols: Vec<String>) -> Result<Self, error::Format> {
-        let h1 = DEFAULT_SYMBOLS.iter().copied().collect::<HashSet<_>>();
-        let h2 = symbols.iter().map(|s| s.as_str()).collect::<HashSet<_>>();
-
-        if !h1.is_disjoint(&h2) {
+        // (patch) No default symbol among them: matched one by one, where
+        // two hash sets were built for every table.
+        if symbols
+            .iter()
+            .any(|symbol| default_symbol(symbol).is_some())
+        {
             return Err(error::Format::SymbolTableOverlap);
         }
 
         Ok(SymbolTable {
             symbols,
             public_keys: PublicKeys::new(),
+            index: None,
         })
     }
 
@@ -88,21 +148,43 @@ impl SymbolTable {
             return Err(error::Format::SymbolTableOverlap);
         }
         self.symbols.extend(other.symbols.iter().cloned());
+        self.index = None;
         self.public_keys.extend(&other.public_keys)?;
         Ok(())
     }
 
     pub fn insert(&mut self, s: &str) -> SymbolIndex {
-        if let Some(index) = DEFAULT_SYMBOLS.iter().position(|sym| *sym == s) {
-            return index as u64;
+        if let Some(index) = default_symbol(s) {
+            return index;
         }
 
-        match self.symbols.iter().position(|sym| sym.as_str() == s) {
+        if self.index.is_none() && self.symbols.len() >= INDEXED_FROM {
+            let mut index = HashMap::with_capacity(self.symbols.len());
+            for (position, symbol) in self.symbols.iter().enumerate() {
+                index.entry(symbol.clone()).or_insert(position);
+            }
+            self.index = Some(index);
+        }
+
+        match self.position(s) {
             Some(index) => (OFFSET + index) as u64,
             None => {
                 self.symbols.push(s.to_string());
-                (OFFSET + (self.symbols.len() - 1)) as u64
+                let position = self.symbols.len() - 1;
+                if let Some(index) = &mut self.index {
+                    index.insert(s.to_string(), position);
+                }
+                (OFFSET + position) as u64
             }
+        }
+    }
+
+    /// (patch) Where `s` first occurs in `symbols`.
+    #[inline(always)]
+    fn position(&self, s: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(s).copied(),
+            None => self.symbols.iter().position(|sym| sym.as_str() == s),
         }
     }
 
@@ -112,14 +194,11 @@ impl SymbolTable {
     }
 
     pub fn get(&self, s: &str) -> Option<SymbolIndex> {
-        if let Some(index) = DEFAULT_SYMBOLS.iter().position(|sym| *sym == s) {
-            return Some(index as u64);
+        if let Some(index) = default_symbol(s) {
+            return Some(index);
         }
 
-        self.symbols
-            .iter()
-            .position(|sym| sym.as_str() == s)
-            .map(|i| (OFFSET + i) as SymbolIndex)
+        self.position(s).map(|i| (OFFSET + i) as SymbolIndex)
     }
 
     pub fn strings(&self) -> Vec<String> {
@@ -133,14 +212,23 @@ impl SymbolTable {
     pub fn split_at(&mut self, offset: usize) -> SymbolTable {
         let mut table = SymbolTable::new();
         table.symbols = self.symbols.split_off(offset);
+        self.index = None;
         table
     }
 
     pub fn is_disjoint(&self, other: &SymbolTable) -> bool {
-        let h1 = self.symbols.iter().collect::<HashSet<_>>();
-        let h2 = other.symbols.iter().collect::<HashSet<_>>();
-
-        h1.is_disjoint(&h2)
+        // (patch) One set, of the smaller table, or none when a scan is
+        // cheaper, where two sets were built (a token's first table is empty).
+        let (small, large) = if self.symbols.len() <= other.symbols.len() {
+            (&self.symbols, &other.symbols)
+        } else {
+            (&other.symbols, &self.symbols)
+        };
+        if small.len().saturating_mul(large.len()) <= 256 {
+            return !small.iter().any(|symbol| large.contains(symbol));
+        }
+        let small = small.iter().collect::<HashSet<_>>();
+        !large.iter().any(|symbol| small.contains(symbol))
     }
 
     pub fn get_symbol(&self, i: SymbolIndex) -> Option<&str> {
@@ -374,5 +462,93 @@ impl<'a> TemporarySymbolTable<'a> {
                 (self.offset + (self.symbols.len() - 1)) as u64
             }
         }
+    }
+}
+
+/// (patch) Interning with the index gives the symbols a scan gives.
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    #[test]
+    fn an_indexed_table_interns_as_a_scanned_one() {
+        // A token's table may hold a string twice: the first occurrence wins.
+        let mut strings: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+        strings.push("s7".to_string());
+        let mut table = SymbolTable::from(strings.clone()).unwrap();
+        assert!(table.index.is_none());
+        assert_eq!(table.insert("s7"), (OFFSET + 7) as u64);
+        assert!(
+            table.index.is_some(),
+            "built at the first insert past the threshold"
+        );
+        assert_eq!(table.get("s99"), Some((OFFSET + 99) as u64));
+        assert_eq!(table.insert("read"), 0, "default symbols come first");
+        assert_eq!(table.insert("new"), (OFFSET + 101) as u64);
+        assert_eq!(table.get("new"), Some((OFFSET + 101) as u64));
+        assert_eq!(table.get("absent"), None);
+
+        // Tables that change wholesale drop the index, and build it again.
+        let tail = table.split_at(50);
+        assert!(table.index.is_none());
+        assert_eq!(table.get("s60"), None);
+        assert_eq!(tail.get("s60"), Some((OFFSET + 10) as u64));
+        assert_eq!(table.insert("s60"), (OFFSET + 50) as u64);
+        table
+            .extend(&SymbolTable::from(vec!["x".to_string()]).unwrap())
+            .unwrap();
+        assert!(table.index.is_none());
+        assert_eq!(table.insert("x"), (OFFSET + 51) as u64);
+        assert_eq!(table.insert("s3"), (OFFSET + 3) as u64);
+    }
+
+    #[test]
+    fn a_table_holding_a_default_symbol_is_refused() {
+        assert!(SymbolTable::from(vec!["a".to_string(), "b".to_string()]).is_ok());
+        assert_eq!(
+            SymbolTable::from(vec!["a".to_string(), "nonce".to_string()]),
+            Err(error::Format::SymbolTableOverlap)
+        );
+    }
+
+    #[test]
+    fn disjoint_tables_of_every_size() {
+        let table = |range: std::ops::Range<usize>| {
+            SymbolTable::from(range.map(|i| format!("s{i}")).collect()).unwrap()
+        };
+        for (a, b, disjoint) in [
+            (0..0, 0..5, true),
+            (0..5, 5..10, true),
+            (0..5, 4..10, false),
+            (0..100, 100..300, true),
+            (0..100, 99..300, false),
+            (250..300, 0..251, false),
+        ] {
+            assert_eq!(table(a.clone()).is_disjoint(&table(b.clone())), disjoint);
+            assert_eq!(table(b).is_disjoint(&table(a)), disjoint);
+        }
+    }
+
+    #[test]
+    fn default_symbols_are_matched_as_they_are_listed() {
+        for (index, symbol) in DEFAULT_SYMBOLS.iter().enumerate() {
+            assert_eq!(default_symbol(symbol), Some(index as u64));
+        }
+        for other in ["", "reads", "Read", "ip", "client_", "queryy"] {
+            assert_eq!(default_symbol(other), None);
+        }
+    }
+
+    #[test]
+    fn small_tables_are_scanned_and_equality_ignores_the_index() {
+        let mut small = SymbolTable::new();
+        for i in 0..INDEXED_FROM {
+            small.insert(&format!("s{i}"));
+        }
+        assert!(small.index.is_none());
+        let mut indexed = small.clone();
+        indexed.insert("s0");
+        assert!(indexed.index.is_some());
+        assert_eq!(small, indexed);
     }
 }

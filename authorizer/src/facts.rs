@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use biscuit_auth::builder::{date, fact, int, string, Fact};
+use biscuit_auth::builder::{date, int, string, Fact, Predicate, Term};
 
 use crate::admission::Program;
 use crate::blocks::TokenBlocks;
@@ -163,17 +163,22 @@ pub fn request_facts(
 ) -> Vec<Fact> {
     use RequestPredicate as P;
     let mut facts = Vec::new();
-    let mut add = |predicate: P, terms: &[biscuit_auth::builder::Term]| {
-        facts.push(fact(predicate.name(), terms));
+    let mut add = |predicate: P, terms: Vec<Term>| {
+        // No parameter map: biscuit-auth skips substituting parameters when
+        // it converts the fact (these terms hold none).
+        facts.push(Fact {
+            predicate: Predicate::new(predicate.name().to_owned(), terms),
+            parameters: None,
+        });
     };
     if used.contains(P::Domain) {
-        add(P::Domain, &[string(token.domain())]);
+        add(P::Domain, vec![string(token.domain())]);
     }
     if used.contains(P::RootKeyId) {
-        add(P::RootKeyId, &[int(i64::from(token.key().key_id))]);
+        add(P::RootKeyId, vec![int(i64::from(token.key().key_id))]);
     }
     if used.contains(P::Time) {
-        add(P::Time, &[date(&now)]);
+        add(P::Time, vec![date(&now)]);
     }
     let single = [
         (P::Method, &request.method),
@@ -188,7 +193,7 @@ pub fn request_facts(
     ];
     for (predicate, value) in single {
         if let Some(value) = value.as_deref().filter(|_| used.contains(predicate)) {
-            add(predicate, &[string(value)]);
+            add(predicate, vec![string(value)]);
         }
     }
     let pairs = [
@@ -198,14 +203,14 @@ pub fn request_facts(
     for (predicate, pairs) in pairs {
         if used.contains(predicate) {
             for (key, value) in pairs {
-                add(predicate, &[string(key), string(value)]);
+                add(predicate, vec![string(key), string(value)]);
             }
         }
     }
     if used.contains(P::Header) {
         for (name, value) in &request.headers {
             if header_allow_list.iter().any(|allowed| allowed == name) {
-                add(P::Header, &[string(name), string(value)]);
+                add(P::Header, vec![string(name), string(value)]);
             }
         }
     }

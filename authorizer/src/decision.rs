@@ -261,6 +261,10 @@ pub const MAX_REASON_BYTES: usize = 320;
 /// saying how much was left out), every control character escaped as
 /// `\u{..}`: one log line stays one line, whatever the token's text holds.
 pub fn excerpt(text: &str, max_bytes: usize) -> String {
+    // The usual case: short, printable ASCII (no control character is).
+    if text.len() <= max_bytes && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return text.to_owned();
+    }
     let mut cut = text.len().min(max_bytes);
     while !text.is_char_boundary(cut) {
         cut -= 1;

@@ -329,11 +329,7 @@ fn authorization_header(headers: &[(String, String)]) -> Result<String, Credenti
         (Some(value), None) => value,
         (Some(_), Some(_)) => return Err(CredentialError::Ambiguous),
     };
-    // As `http`'s `HeaderValue::to_str`: visible ASCII and tabs only.
-    if !value
-        .bytes()
-        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-    {
+    if !is_visible_ascii(value.as_bytes()) {
         return Err(CredentialError::NotBearer);
     }
     bearer_token(value, true)
@@ -366,7 +362,7 @@ fn take_headers(json: &mut Value, fields: &[&str]) -> Result<Vec<(String, String
                 let Value::String(value) = value else {
                     return Err(format!("{field}: {name} has a value that is not a string"));
                 };
-                if !value.bytes().all(is_header_value_byte) {
+                if !is_header_value(value.as_bytes()) {
                     return Err(format!("{field}: {name} has an invalid value"));
                 }
                 pairs.push((name.clone(), value));
@@ -387,6 +383,23 @@ fn is_token_byte(byte: u8) -> bool {
 /// control character but the tab.
 fn is_header_value_byte(byte: u8) -> bool {
     byte == b'\t' || (byte >= 0x20 && byte != 0x7f)
+}
+
+/// Whether every byte of `value` is a header value byte. It reads every
+/// byte, with no early exit, so the compiler checks many at once: a value can
+/// be a whole token.
+fn is_header_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .fold(true, |valid, &byte| valid & is_header_value_byte(byte))
+}
+
+/// Whether `value` is visible ASCII and tabs only (`http`'s
+/// `HeaderValue::to_str`), read as [`is_header_value`] is.
+fn is_visible_ascii(value: &[u8]) -> bool {
+    value.iter().fold(true, |visible, &byte| {
+        visible & (byte == b'\t' || (b' '..=b'~').contains(&byte))
+    })
 }
 
 /// Every (name, value) of `queryStringParameters` and

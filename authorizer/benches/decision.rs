@@ -20,7 +20,7 @@ use biscuit_auth::{AuthorizerLimits, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fixture::{
     all_facts, bare_decision, bare_policy, bare_policy_of, http_event, token_with_blocks, trust_in,
-    used_facts, PolicyShape, Shape, DOMAIN, PATH, POLICY,
+    used_facts, with_operator_facts, PolicyShape, Shape, DOMAIN, PATH, POLICY,
 };
 use serde_json::json;
 
@@ -89,6 +89,32 @@ fn shapes(c: &mut Criterion) {
                 b.iter(|| allowed(&engine, &event, &trust))
             });
         }
+    }
+    group.finish();
+}
+
+/// The library and bare biscuit-auth with the demo policy and 0, 500 and
+/// 2,000 operator facts (1-block token, minimal event):
+/// `operator_facts/library/N` over `operator_facts/bare_biscuit/N`, and each
+/// over its own N = 0. biscuit-auth converts the policy into every
+/// authorizer, so its size costs every decision; it should grow linearly.
+fn operator_facts(c: &mut Criterion) {
+    let root = KeyPair::new();
+    let trust = trust_in(&root);
+    let bytes = token_with_blocks(&root, 1);
+    let event = Shape::HttpMinimal.event(&token::encode(&bytes));
+    let demo = PolicyShape::Demo;
+    let mut group = c.benchmark_group("operator_facts");
+    for facts in [0, 500, 2000] {
+        let source = with_operator_facts(demo.source(), facts);
+        let engine = Engine::new(Policy::parse(&source).expect("policy"), Settings::default());
+        let bare = bare_policy_of(&source, policy::default_limits());
+        group.bench_function(format!("bare_biscuit/{facts}"), |b| {
+            b.iter(|| bare_decision(&bare, &bytes, root.public(), demo.used_facts()))
+        });
+        group.bench_function(format!("library/{facts}"), |b| {
+            b.iter(|| allowed(&engine, &event, &trust))
+        });
     }
     group.finish();
 }
@@ -315,6 +341,7 @@ criterion_group!(
     benches,
     decision,
     shapes,
+    operator_facts,
     options,
     steps,
     key_map,

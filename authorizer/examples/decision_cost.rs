@@ -2,13 +2,14 @@
 //! with callgrind (`BENCHMARKS.md`, "Instructions per decision"):
 //!
 //! ```sh
-//! decision_cost library|library-cached|bare|bare-all-facts BLOCKS N [SHAPE [POLICY]]
+//! decision_cost library|library-cached|bare|bare-all-facts BLOCKS N [SHAPE [POLICY [FACTS]]]
 //! ```
 //!
 //! SHAPE is the event (`http-minimal`, the default, `http-browser`,
 //! `rest-request`, `rest-token`: `fixture::Shape`), POLICY the policy
-//! (`fixture`, the default, or `demo`). The bare side reads no event, so
-//! only POLICY changes it.
+//! (`fixture`, the default, or `demo`), FACTS a number of operator facts
+//! added to the policy (`revoked_grant("g-N")`, 0 by default). The bare side
+//! reads no event, so only POLICY and FACTS change it.
 //!
 //! `library` runs the authorizer's whole decision (JSON event in, answer
 //! out); `library-cached` the same with API Gateway's result cache on (TTL
@@ -31,7 +32,7 @@ use authorizer::result_cache::key::{CacheKey, IdentitySource};
 use authorizer::result_cache::ResultCache;
 use authorizer::token;
 use biscuit_auth::builder::Fact;
-use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, KeyPair, PrivateKey, PublicKey};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, PublicKey};
 use serde_json::Value;
 
 #[inline(never)]
@@ -75,7 +76,7 @@ fn named<T: Copy>(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(kind), Some(blocks), Some(n), Some(shape), Some(policy_shape)) = (
+    let (Some(kind), Some(blocks), Some(n), Some(shape), Some(policy_shape), Some(facts)) = (
         args.get(1),
         args.get(2).and_then(|b| b.parse().ok()),
         args.get(3).and_then(|n| n.parse().ok()),
@@ -91,14 +92,13 @@ fn main() {
             args.get(5),
             "fixture",
         ),
+        args.get(6).map_or(Some(0), |facts| facts.parse().ok()),
     ) else {
-        eprintln!("usage: decision_cost library|library-cached|bare|bare-all-facts BLOCKS N [http-minimal|http-browser|rest-request|rest-token [fixture|demo]]");
+        eprintln!("usage: decision_cost library|library-cached|bare|bare-all-facts BLOCKS N [http-minimal|http-browser|rest-request|rest-token [fixture|demo [FACTS]]]");
         std::process::exit(2);
     };
-    // A fixed key: the same token, so the same work, in every run.
-    let root = KeyPair::from(
-        &PrivateKey::from_bytes(&[7; 32], biscuit_auth::Algorithm::Ed25519).expect("key"),
-    );
+    // Fixed keys: the same token, so the same work, in every run.
+    let root = fixture::fixed_key_pair(7);
     let bytes = fixture::token_with_blocks(&root, blocks);
     // The library's Datalog limits, but time enough to finish under
     // callgrind (about 50 times slower than native), for both sides.
@@ -128,9 +128,10 @@ fn main() {
     } else {
         settings
     };
+    let source = fixture::with_operator_facts(policy_shape.source(), facts);
     let allowed = match kind.as_str() {
         "library" | "library-cached" => {
-            let policy = Policy::parse(policy_shape.source()).expect("policy");
+            let policy = Policy::parse_within(&source, &limits).expect("policy");
             let engine = Engine::new(policy, settings);
             let trust = fixture::trust_in(&root);
             let event = shape.event(&token::encode(&bytes));
@@ -138,7 +139,7 @@ fn main() {
             run_library(&engine, &trust, events)
         }
         "bare" => run_bare(
-            &fixture::bare_policy_of(policy_shape.source(), limits.clone()),
+            &fixture::bare_policy_of(&source, limits.clone()),
             &bytes,
             root.public(),
             n,

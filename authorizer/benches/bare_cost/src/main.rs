@@ -15,6 +15,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use biscuit_auth::builder::{fact, string};
+use biscuit_auth::datalog::SymbolTable;
 use biscuit_auth::{
     AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, KeyPair, PrivateKey,
 };
@@ -48,6 +49,13 @@ fn run_bare(policy: &AuthorizerBuilder, bytes: &[u8], root: &KeyPair, n: usize) 
     allowed
 }
 
+/// The Ed25519 key pair whose private key is 32 bytes of `seed` (as the fixture's).
+fn fixed_key_pair(seed: u8) -> KeyPair {
+    KeyPair::from(
+        &PrivateKey::from_bytes(&[seed; 32], biscuit_auth::Algorithm::Ed25519).expect("key"),
+    )
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -57,18 +65,22 @@ fn main() {
         eprintln!("usage: bare-cost BLOCKS N");
         std::process::exit(2);
     };
-    let root = KeyPair::from(
-        &PrivateKey::from_bytes(&[7; 32], biscuit_auth::Algorithm::Ed25519).expect("key"),
-    );
+    let root = fixed_key_pair(7);
     let mut biscuit = Biscuit::builder()
         .code(r#"user("alice"); right("read");"#)
-        .and_then(|b| b.root_key_id(1).build(&root))
+        .and_then(|b| {
+            b.root_key_id(1)
+                .build_with_key_pair(&root, SymbolTable::new(), &fixed_key_pair(100))
+        })
         .expect("authority");
     for i in 1..blocks {
         let check =
             format!(r#"check if method("GET"), path($p), $p.starts_with("/tenants/"), {i} > 0;"#);
         biscuit = biscuit
-            .append(BlockBuilder::new().code(&check).expect("block"))
+            .append_with_keypair(
+                &fixed_key_pair(100 + i as u8),
+                BlockBuilder::new().code(&check).expect("block"),
+            )
             .expect("append");
     }
     // Field 5 (the domain hint), as the fixture's token carries it.

@@ -19,8 +19,9 @@ use biscuit_auth::builder::{fact, string};
 use biscuit_auth::{AuthorizerLimits, KeyPair};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fixture::{
-    all_facts, bare_decision, bare_policy, bare_policy_of, http_event, token_with_blocks, trust_in,
-    used_facts, with_operator_facts, PolicyShape, Shape, DOMAIN, PATH, POLICY,
+    all_facts, bare_decision, bare_policy, bare_policy_of, http_event, limits_with_policy_facts,
+    token_with_blocks, trust_in, used_facts, with_operator_facts, PolicyShape, Shape, DOMAIN, PATH,
+    POLICY,
 };
 use serde_json::json;
 
@@ -108,7 +109,10 @@ fn operator_facts(c: &mut Criterion) {
     for facts in [0, 500, 2000] {
         let source = with_operator_facts(demo.source(), facts);
         let engine = Engine::new(Policy::parse(&source).expect("policy"), Settings::default());
-        let bare = bare_policy_of(&source, policy::default_limits());
+        let bare = bare_policy_of(
+            &source,
+            limits_with_policy_facts(policy::default_limits(), facts),
+        );
         group.bench_function(format!("bare_biscuit/{facts}"), |b| {
             b.iter(|| bare_decision(&bare, &bytes, root.public(), demo.used_facts()))
         });

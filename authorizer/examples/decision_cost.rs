@@ -139,7 +139,10 @@ fn main() {
             run_library(&engine, &trust, events)
         }
         "bare" => run_bare(
-            &fixture::bare_policy_of(&source, limits.clone()),
+            &fixture::bare_policy_of(
+                &source,
+                fixture::limits_with_policy_facts(limits.clone(), facts),
+            ),
             &bytes,
             root.public(),
             n,

@@ -367,23 +367,20 @@ fn parameter_free_builder(source: &str) -> Result<AuthorizerBuilder, BiscuitErro
     }
     for (_, check) in parsed.checks {
         let mut check: Check = check.into();
-        check.queries = check
-            .queries
-            .into_iter()
-            .map(without_empty_parameters)
-            .collect();
+        check.queries = all_without_empty_parameters(check.queries);
         builder = builder.check(check)?;
     }
     for (_, policy) in parsed.policies {
         let mut policy: builder::Policy = policy.into();
-        policy.queries = policy
-            .queries
-            .into_iter()
-            .map(without_empty_parameters)
-            .collect();
+        policy.queries = all_without_empty_parameters(policy.queries);
         builder = builder.policy(policy)?;
     }
     Ok(builder)
+}
+
+/// The queries of a check or policy, [`without_empty_parameters`].
+fn all_without_empty_parameters(queries: Vec<Rule>) -> Vec<Rule> {
+    queries.into_iter().map(without_empty_parameters).collect()
 }
 
 /// `rule` without its parameter maps when they are empty (a map with
@@ -480,4 +477,54 @@ fn first_check(checks: &[FailedCheck]) -> String {
             crate::decision::excerpt(&check.to_string(), crate::decision::MAX_REASON_BYTES)
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = r#"
+        operator("o");
+        action("read") <- method($m), ["GET", "HEAD"].contains($m);
+        check if operator($o), $o.length() > 0 or time($t);
+        deny if revoked(true);
+        allow if action("read");
+    "#;
+
+    #[test]
+    fn the_parameter_free_builder_holds_what_code_makes() {
+        let expected = AuthorizerBuilder::new().code(SOURCE).expect("parses");
+        let built = parameter_free_builder(SOURCE).expect("parses");
+        assert_eq!(built.dump_code(), expected.dump_code());
+        let printed = |builder: AuthorizerBuilder| {
+            let (facts, rules, checks, policies) =
+                builder.build_unauthenticated().expect("builds").dump();
+            let strings = |items: Vec<String>| items.join("\n");
+            (
+                strings(facts.iter().map(ToString::to_string).collect()),
+                strings(rules.iter().map(ToString::to_string).collect()),
+                strings(checks.iter().map(ToString::to_string).collect()),
+                strings(policies.iter().map(ToString::to_string).collect()),
+            )
+        };
+        assert_eq!(printed(built), printed(expected));
+    }
+
+    #[test]
+    fn the_parameter_free_builder_refuses_what_code_refuses() {
+        for source in [
+            "allow if user({who});",
+            "allow if",
+            "check if f($x) trusting {key};",
+        ] {
+            let expected = AuthorizerBuilder::new().code(source).map(drop);
+            let built = parameter_free_builder(source).map(drop);
+            assert!(expected.is_err(), "{source}");
+            assert_eq!(
+                built.map_err(|e| e.to_string()),
+                expected.map_err(|e| e.to_string()),
+                "{source}"
+            );
+        }
+    }
 }

@@ -329,7 +329,10 @@ fn authorization_header(headers: &[(String, String)]) -> Result<String, Credenti
         (Some(value), None) => value,
         (Some(_), Some(_)) => return Err(CredentialError::Ambiguous),
     };
-    if !is_visible_ascii(value.as_bytes()) {
+    // As `http`'s `HeaderValue::to_str`: visible ASCII and tabs only.
+    if !every_byte(value.as_bytes(), |b| {
+        b == b'\t' || (b' '..=b'~').contains(&b)
+    }) {
         return Err(CredentialError::NotBearer);
     }
     bearer_token(value, true)
@@ -362,7 +365,7 @@ fn take_headers(json: &mut Value, fields: &[&str]) -> Result<Vec<(String, String
                 let Value::String(value) = value else {
                     return Err(format!("{field}: {name} has a value that is not a string"));
                 };
-                if !is_header_value(value.as_bytes()) {
+                if !every_byte(value.as_bytes(), is_header_value_byte) {
                     return Err(format!("{field}: {name} has an invalid value"));
                 }
                 pairs.push((name.clone(), value));
@@ -385,21 +388,11 @@ fn is_header_value_byte(byte: u8) -> bool {
     byte == b'\t' || (byte >= 0x20 && byte != 0x7f)
 }
 
-/// Whether every byte of `value` is a header value byte. It reads every
-/// byte, with no early exit, so the compiler checks many at once: a value can
-/// be a whole token.
-fn is_header_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .fold(true, |valid, &byte| valid & is_header_value_byte(byte))
-}
-
-/// Whether `value` is visible ASCII and tabs only (`http`'s
-/// `HeaderValue::to_str`), read as [`is_header_value`] is.
-fn is_visible_ascii(value: &[u8]) -> bool {
-    value.iter().fold(true, |visible, &byte| {
-        visible & (byte == b'\t' || (b' '..=b'~').contains(&byte))
-    })
+/// Whether `allowed` holds for every byte of `value`. It reads every byte,
+/// with no early exit, so the compiler checks many at once: a header value
+/// can be a whole token.
+fn every_byte(value: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
+    value.iter().fold(true, |all, &byte| all & allowed(byte))
 }
 
 /// Every (name, value) of `queryStringParameters` and

@@ -332,15 +332,24 @@ impl Evaluation<'_> {
     /// The limits for the next step of an evaluation: the time left before
     /// the deadline, or a timeout when none is.
     fn time_left(&self) -> Result<AuthorizerLimits, PolicyRefusal> {
-        let max_time = self.deadline.saturating_duration_since(Instant::now());
-        if max_time.is_zero() {
-            return Err(refusal(BiscuitError::RunLimit(RunLimit::Timeout)));
-        }
-        Ok(AuthorizerLimits {
-            max_time,
-            ..self.limits.clone()
-        })
+        limits_until(self.deadline, &self.limits).map_err(refusal)
     }
+}
+
+/// `limits` with the time left before `deadline` as their `max_time`, or a
+/// timeout when none is.
+fn limits_until(
+    deadline: Instant,
+    limits: &AuthorizerLimits,
+) -> Result<AuthorizerLimits, BiscuitError> {
+    let max_time = deadline.saturating_duration_since(Instant::now());
+    if max_time.is_zero() {
+        return Err(BiscuitError::RunLimit(RunLimit::Timeout));
+    }
+    Ok(AuthorizerLimits {
+        max_time,
+        ..limits.clone()
+    })
 }
 
 /// The builder `AuthorizerBuilder::code` makes of `source` (same items, same
@@ -417,20 +426,13 @@ fn limit_reached_alone(
     };
     let mut reached = None;
     for _ in 0..ALONE_ATTEMPTS {
-        let started = Instant::now();
+        let deadline = Instant::now() + limits.max_time;
         let alone = builder
             .clone()
             .set_limits(limits.clone())
             .build_unauthenticated()
             .and_then(|mut authorizer| {
-                let max_time = limits.max_time.saturating_sub(started.elapsed());
-                if max_time.is_zero() {
-                    return Err(BiscuitError::RunLimit(RunLimit::Timeout));
-                }
-                authorizer.authorize_with_limits(AuthorizerLimits {
-                    max_time,
-                    ..limits.clone()
-                })
+                authorizer.authorize_with_limits(limits_until(deadline, &limits)?)
             });
         match alone {
             Err(BiscuitError::RunLimit(RunLimit::Timeout)) => reached = Some(RunLimit::Timeout),
